@@ -1,0 +1,101 @@
+"""CUBA LIF dynamics over a whole sequence: a readable reference and the fused fast path.
+
+Both compute, for x of shape [T, B, N] and one threshold per neuron:
+
+    I[t] = cd * I[t-1] + x[t]                  synaptic current
+    V[t] = vd * V'[t-1] + I[t]                 membrane voltage (pre-reset)
+    S[t] = 1 if V[t] >= Th else 0              eq. 1
+    V'[t] = V[t] * (1 - S[t])                  reset to V_rest = 0, carried to t + 1
+
+and back-propagate with the surrogate of eqs. 2-3 through integrators treated as linear
+filters (the reset is not differentiated), as SLAYER does. `cuba_lif_reference` says this
+with per-step autograd; `cuba_lif` is a single autograd node whose forward and backward
+loop over time outside autograd, and the tests hold the two equal.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from rouser import kernels
+from rouser.surrogate import spike
+
+BACKENDS = ("auto", "numba", "torch")
+
+
+def cuba_lif_reference(
+    x: torch.Tensor,
+    threshold: torch.Tensor,
+    current_decay: float,
+    voltage_decay: float,
+    tau: float,
+    scale: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-step autograd implementation; returns (spikes, pre-reset voltage), both [T, B, N].
+
+    Slow (one autograd node per op and step) but a direct transcription of the equations.
+    """
+    current = torch.zeros_like(x[0])
+    state = torch.zeros_like(x[0])
+    spikes, voltages = [], []
+    for t in range(x.shape[0]):
+        current = current_decay * current + x[t]
+        voltage = voltage_decay * state + current
+        s = spike(voltage, threshold, tau, scale)
+        # Subtracting a detached copy resets the value while the gradient still flows
+        # through V unchanged: the "reset ignored" backward of SLAYER.
+        state = voltage - (voltage * s).detach()
+        spikes.append(s)
+        voltages.append(voltage)
+    return torch.stack(spikes), torch.stack(voltages)
+
+
+class CubaLIFFunction(torch.autograd.Function):
+    """One autograd node for the whole sequence; saves only the pre-reset voltage."""
+
+    @staticmethod
+    def forward(ctx, x, threshold, current_decay, voltage_decay, tau, scale, use_numba):  # type: ignore[override]
+        forward = kernels.forward_numba if use_numba else kernels.forward_torch
+        threshold_ = threshold.detach().to(x.dtype).contiguous()
+        spikes, voltage = forward(x.detach().contiguous(), threshold_, current_decay, voltage_decay)
+        ctx.save_for_backward(voltage, threshold_)
+        ctx.params = (current_decay, voltage_decay, tau, scale, use_numba)
+        ctx.mark_non_differentiable(voltage)
+        return spikes, voltage
+
+    @staticmethod
+    def backward(ctx, grad_spikes, _grad_voltage):  # type: ignore[override]
+        voltage, threshold = ctx.saved_tensors
+        current_decay, voltage_decay, tau, scale, use_numba = ctx.params
+        backward = kernels.backward_numba if use_numba else kernels.backward_torch
+        grad_x, grad_th = backward(
+            grad_spikes.contiguous(), voltage, threshold, current_decay, voltage_decay, tau, scale
+        )
+        if not ctx.needs_input_grad[1]:
+            grad_th = None
+        return grad_x, grad_th, None, None, None, None, None
+
+
+def cuba_lif(
+    x: torch.Tensor,
+    threshold: torch.Tensor,
+    current_decay: float,
+    voltage_decay: float,
+    tau: float,
+    scale: float,
+    backend: str = "auto",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fused implementation; returns (spikes, pre-reset voltage), both [T, B, N].
+
+    `backend="auto"` picks the numba loop for CPU tensors and the torch loop elsewhere
+    (CUDA); the voltage output carries no gradient.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r} is not allowed; choose one of {list(BACKENDS)}")
+    use_numba = backend == "numba" or (backend == "auto" and x.device.type == "cpu")
+    if use_numba and x.device.type != "cpu":
+        raise ValueError(f"backend='numba' runs on CPU tensors only, got device {x.device}")
+    return CubaLIFFunction.apply(
+        x, threshold, float(current_decay), float(voltage_decay), float(tau), float(scale),
+        use_numba,
+    )

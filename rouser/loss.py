@@ -1,0 +1,44 @@
+"""Spike-rate loss and rate-coded classification, as lava-dl's `SpikeRate` for NMNIST.
+
+The output neuron of the true class should fire at `true_rate` (0.2 of the time steps) and
+every other output neuron at `false_rate` (0.03); the prediction is the output neuron with
+the most spikes. Rates, not first-spike times, keep the loss defined for any sequence length.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def target_rates(
+    labels: torch.Tensor, n_classes: int, true_rate: float, false_rate: float
+) -> torch.Tensor:
+    """[B, n_classes] target spike rates for integer labels [B]."""
+    targets = torch.full((labels.shape[0], n_classes), float(false_rate), device=labels.device)
+    return targets.scatter_(1, labels.long().unsqueeze(1), float(true_rate))
+
+
+def spike_rate_loss(
+    output_spikes: torch.Tensor,
+    labels: torch.Tensor,
+    true_rate: float = 0.2,
+    false_rate: float = 0.03,
+) -> torch.Tensor:
+    """Squared error between output spike rates and target rates.
+
+    Summed over output neurons and averaged over the batch, so the loss (and the weight
+    learning rate it implies) does not depend on the batch size.
+    """
+    if output_spikes.dim() != 3 or labels.shape != output_spikes.shape[1:2]:
+        raise ValueError(
+            f"expected output spikes [T, B, C] and labels [B], got {list(output_spikes.shape)} "
+            f"and {list(labels.shape)}"
+        )
+    rates = output_spikes.mean(0)
+    targets = target_rates(labels, rates.shape[1], true_rate, false_rate).to(rates.dtype)
+    return ((rates - targets) ** 2).sum(1).mean()
+
+
+def predict(output_spikes: torch.Tensor) -> torch.Tensor:
+    """Predicted class [B]: the output neuron with the most spikes (lowest index on ties)."""
+    return output_spikes.sum(0).argmax(1)

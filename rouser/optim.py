@@ -1,0 +1,35 @@
+"""Adam with separate learning rates for weights (lr_W) and thresholds (lr_Th): eqs. 4-5.
+
+Thresholds are found by type (the `threshold` parameter of every `CubaLIF`), not by name, so
+the helper works for any network built from rouser neurons. With lr_Th = 0, Adam's update of a
+threshold is exactly 0, which reproduces the fixed-threshold baseline bit for bit.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from rouser.neuron import CubaLIF
+
+
+def threshold_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The learnable thresholds of every CubaLIF in `model` (empty for the baseline)."""
+    return [
+        module.threshold
+        for module in model.modules()
+        if isinstance(module, CubaLIF) and isinstance(module.threshold, nn.Parameter)
+    ]
+
+
+def make_optimizer(model: nn.Module, lr_w: float, lr_th: float) -> torch.optim.Adam:
+    """Adam with one parameter group for weights (`lr_w`) and one for thresholds (`lr_th`)."""
+    if lr_w < 0 or lr_th < 0:
+        raise ValueError(f"learning rates must be >= 0, got lr_w={lr_w!r}, lr_th={lr_th!r}")
+    thresholds = threshold_parameters(model)
+    threshold_ids = {id(p) for p in thresholds}
+    weights = [p for p in model.parameters() if id(p) not in threshold_ids and p.requires_grad]
+    groups = [{"params": weights, "lr": lr_w, "name": "weights"}]
+    if thresholds:
+        groups.append({"params": thresholds, "lr": lr_th, "name": "thresholds"})
+    return torch.optim.Adam(groups)

@@ -1,0 +1,49 @@
+"""The spike function and its surrogate derivative: the paper's eqs. 1-3.
+
+Eq. 1 (forward):  S = 1 if V >= Th else 0
+Eq. 2 (backward): dS/dV  =  (s / tau) * exp(-|V - Th| / tau)
+Eq. 3 (backward): dS/dTh = -(s / tau) * exp(-|V - Th| / tau)
+
+Eq. 3 is what makes thresholds learnable: it is eq. 2 with the opposite sign, because raising
+the threshold has the same effect on the spike as lowering the voltage. It is defined in one
+place so that every neuron implementation (reference and fused) uses the same surrogate.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def surrogate_derivative(
+    voltage: torch.Tensor, threshold: torch.Tensor, tau: float, scale: float
+) -> torch.Tensor:
+    """dS/dV of eq. 2, element-wise; dS/dTh (eq. 3) is its negative."""
+    return (scale / tau) * torch.exp(-(voltage - threshold).abs() / tau)
+
+
+class SpikeFunction(torch.autograd.Function):
+    """Heaviside step (eq. 1) with the exponential surrogate gradient (eqs. 2 and 3).
+
+    Used one time step at a time by the reference neuron; the fused neuron applies the same
+    derivative to all time steps at once.
+    """
+
+    @staticmethod
+    def forward(ctx, voltage, threshold, tau, scale):  # type: ignore[override]
+        ctx.save_for_backward(voltage, threshold)
+        ctx.tau, ctx.scale = tau, scale
+        return (voltage >= threshold).to(voltage.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_spike):  # type: ignore[override]
+        voltage, threshold = ctx.saved_tensors
+        grad_voltage = grad_spike * surrogate_derivative(voltage, threshold, ctx.tau, ctx.scale)
+        grad_threshold = None
+        if ctx.needs_input_grad[1]:
+            grad_threshold = -grad_voltage.reshape(-1, threshold.numel()).sum(0)
+        return grad_voltage, grad_threshold, None, None
+
+
+def spike(voltage: torch.Tensor, threshold: torch.Tensor, tau: float, scale: float) -> torch.Tensor:
+    """Spikes of eq. 1 with surrogate gradients of eqs. 2-3 (threshold broadcasts on the last dim)."""
+    return SpikeFunction.apply(voltage, threshold, tau, scale)
