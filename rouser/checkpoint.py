@@ -1,0 +1,82 @@
+"""Checkpoints of a run: everything needed to continue it as if it had never stopped.
+
+A checkpoint holds the model, the optimizer, W_0, the history and every random stream the
+run draws from (torch, CUDA, numpy, python, and the data-order generators of the loaders).
+Restoring all of them is what makes a resumed run's history identical to an uninterrupted
+one. Files are written atomically and read with `weights_only=True` (no arbitrary pickles).
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from rouser.config import RunConfig
+from rouser.records import atomic_write
+
+Loaders = tuple[DataLoader, DataLoader, dict]
+
+
+def _loader_generators(loaders: Loaders) -> list[torch.Generator]:
+    """The generators that order the data (a shuffled loader's and its sampler's), once each."""
+    found: dict[int, torch.Generator] = {}
+    for loader in loaders[:2]:
+        for generator in (loader.generator, getattr(loader.sampler, "generator", None)):
+            if generator is not None:
+                found.setdefault(id(generator), generator)
+    return list(found.values())
+
+
+def rng_state(loaders: Loaders) -> dict:
+    """Every random stream a run draws from, in a form `torch.load(weights_only=True)` reads."""
+    name, keys, position, has_gauss, gauss = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss],
+        "python": random.getstate(),
+        "loaders": [generator.get_state() for generator in _loader_generators(loaders)],
+    }
+
+
+def set_rng_state(state: dict, loaders: Loaders) -> None:
+    """Restore what `rng_state` saved, so a resumed run draws the same numbers."""
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    name, keys, position, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
+    random.setstate(state["python"])
+    generators = _loader_generators(loaders)
+    if len(generators) != len(state["loaders"]):
+        raise ValueError(
+            f"the checkpoint saved {len(state['loaders'])} data-order generators but the "
+            f"loaders have {len(generators)}; resume with the loaders the run started with"
+        )
+    for generator, saved in zip(generators, state["loaders"], strict=True):
+        generator.set_state(saved)
+
+
+def save_checkpoint(path: Path, checkpoint: dict) -> None:
+    """Write the checkpoint atomically (a kill mid-write keeps the previous epoch's)."""
+    atomic_write(path, lambda handle: torch.save(checkpoint, handle))
+
+
+def load_checkpoint(path: Path, run: RunConfig, data: dict, device: torch.device) -> dict:
+    """Read a checkpoint and check it belongs to this run and the same data."""
+    checkpoint = torch.load(path, map_location=device, weights_only=True)
+    if checkpoint["config"] != run.to_dict():
+        raise ValueError(f"checkpoint {path} was written for another config; delete it")
+    same_data = {k: v for k, v in checkpoint["data"].items() if k != "root"} == {
+        k: v for k, v in data.items() if k != "root"
+    }
+    if not same_data:
+        raise ValueError(
+            f"checkpoint {path} was trained on other data ({checkpoint['data']}, now {data}); "
+            "pass resume=False to start the run again"
+        )
+    return checkpoint

@@ -1,0 +1,163 @@
+"""Run records: where they live, how they are written safely, and how figures load them.
+
+One JSON file per run, `<runs_dir>/<run_id>.json`. The run id comes from the resolved
+config (`RunConfig.run_id` hashes every setting), so a finished run is found again instead
+of recomputed, and a changed setting never reuses a stale record. Every file is written to
+a temporary name in the same folder and renamed over the target: a crash or kill at any
+moment leaves either the old file or the new one, never a torn one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import IO
+
+import pandas as pd
+import torch
+
+import rouser
+from rouser.config import REPO_ROOT, RunConfig, check_choice
+
+SCHEMA = 1
+STATUSES = ("running", "finished", "non-convergent", "failed")
+
+
+def default_runs_dir() -> Path:
+    """Where records go unless told otherwise: `$ROUSER_RUNS`, else `<repo>/data/runs`."""
+    return Path(os.environ.get("ROUSER_RUNS") or REPO_ROOT / "data" / "runs")
+
+
+def _run_id(run_or_id: RunConfig | str) -> str:
+    return run_or_id.run_id if isinstance(run_or_id, RunConfig) else str(run_or_id)
+
+
+def record_path(run_or_id: RunConfig | str, runs_dir: str | Path | None = None) -> Path:
+    """`<runs_dir>/<run_id>.json` for a run config or a run id."""
+    return Path(runs_dir or default_runs_dir()) / f"{_run_id(run_or_id)}.json"
+
+
+def checkpoint_path(run_or_id: RunConfig | str, runs_dir: str | Path | None = None) -> Path:
+    """`<runs_dir>/<run_id>.ckpt.pt`: the last completed epoch's state, for resuming."""
+    return Path(runs_dir or default_runs_dir()) / f"{_run_id(run_or_id)}.ckpt.pt"
+
+
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Write a file through `write(handle)` so that readers never see a partial file.
+
+    The bytes go to a hidden temporary file in the target's folder (same file system, so
+    the rename is atomic), are flushed and fsynced, then renamed over `path`. If `write`
+    raises, the temporary file is removed and `path` keeps its previous content.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o644)  # mkstemp's 0600 would hide records from others
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_record(record: dict, path: str | Path) -> None:
+    """Write a run record as JSON, atomically.
+
+    Serialised before the file is touched, with `allow_nan=False`: a NaN that reached a
+    record would make it invalid JSON for other readers, so it fails here instead.
+    """
+    data = json.dumps(record, indent=1, allow_nan=False).encode()
+    atomic_write(path, lambda handle: handle.write(data))
+
+
+def read_record(path: str | Path) -> dict:
+    """Read one run record; a missing, corrupt or foreign file is a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no run record at {path}; records are written by rouser.train.train "
+            "(or `python -m rouser.train`) into the runs folder"
+        )
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"run record {path} is not valid JSON: {error}") from error
+    if not isinstance(record, dict) or record.get("schema") != SCHEMA:
+        found = record.get("schema") if isinstance(record, dict) else type(record).__name__
+        raise ValueError(f"{path} is not a rouser run record of schema {SCHEMA} (found {found!r})")
+    check_choice(f"status of run record {path}", record.get("status"), STATUSES)
+    return record
+
+
+def _record_paths(runs_dir_or_paths: str | Path | Iterable[str | Path]) -> list[Path]:
+    if isinstance(runs_dir_or_paths, str | Path):
+        source = Path(runs_dir_or_paths)
+        if source.is_dir():
+            return sorted(source.glob("*.json"))
+        if source.is_file():
+            return [source]
+        raise FileNotFoundError(
+            f"runs folder {source} does not exist; train runs first (rouser.train.train or "
+            "`python -m rouser.train`) or point to the folder that holds their records"
+        )
+    return [Path(path) for path in runs_dir_or_paths]
+
+
+def load_records(runs_dir_or_paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
+    """All records of a runs folder (or a list of record files) as one DataFrame.
+
+    One row per (run, epoch), columns flattened with "." ("config.lr_th",
+    "dead_neurons.layer1", "thresholds.layer1.q50", ...); a run without any epoch yet
+    (e.g. failed before epoch 0) still gives one row, with a missing epoch, so that failures
+    stay visible in tables.
+    """
+    rows = []
+    for path in _record_paths(runs_dir_or_paths):
+        record = read_record(path)
+        run_level = {key: value for key, value in record.items() if key != "history"}
+        rows.extend({**run_level, **entry} for entry in record["history"] or [{}])
+    return pd.json_normalize(rows, sep=".")
+
+
+def _git_commit() -> str | None:
+    """The repository's HEAD commit, or None outside a git checkout or without git."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
+def environment(device: torch.device) -> dict:
+    """The record's "env": what ran the run, so a number can be traced to its setup."""
+    if device.type == "cuda":
+        device_name = torch.cuda.get_device_name(device)
+    else:
+        device_name = platform.processor() or platform.machine() or "cpu"
+    return {
+        "device": str(device),
+        "device_name": device_name,
+        "torch": torch.__version__,
+        "rouser": rouser.__version__,
+        "python": sys.version.split()[0],
+        "git_commit": _git_commit(),
+    }

@@ -1,0 +1,386 @@
+"""One training run: the loop, per-epoch measurements, checkpoints, resume, and the record.
+
+`train(run)` trains one (dataset, method, hyperparameters, seed) and leaves
+`<runs_dir>/<run_id>.json`, from which every figure is drawn. Why it is built this way:
+
+* Epoch 0 is the untrained network, evaluated before any update, because Figs. 3-5 start
+  there. Train accuracy and loss of later epochs are running values over the epoch's
+  batches (the network changes while they are counted), as is usual.
+* The measurements read the spikes the forward pass already returns
+  (`SpikingMLP.forward_layers`) during evaluation only, so training itself does no extra work.
+* `torch.manual_seed(run.seed)` is called right before the network is built: the same
+  seed gives the same initial weights for every method and lr_Th (the Fig. 6 ablation).
+  Data order comes from the train loader's own generator, not from this seed's stream.
+* A checkpoint (model, optimizer, W_0, history, every RNG state) is written atomically
+  after each epoch, so an interrupted run resumes and ends with the history an
+  uninterrupted one would have had. A finished record is returned, not recomputed.
+* Progress bars use plain `tqdm.tqdm` (text on stderr), not `tqdm.auto`: runs are mostly
+  executed headless by papermill and Snakemake, where a notebook widget cannot render and
+  leaves an empty widget view in the executed notebook (and, without ipywidgets, tqdm.auto
+  warns "IProgress not found", which fails strict book builds). Text bars work in a
+  terminal, a log file and a notebook alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import random
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from rouser.checkpoint import (
+    Loaders,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from rouser.config import DATASETS, METHODS, PROFILES, RunConfig, resolve_run
+from rouser.loss import predict, spike_rate_loss
+from rouser.metrics import (
+    ActivityMeter,
+    summarize,
+    synapse_weights,
+    threshold_stats,
+    weight_change,
+)
+from rouser.network import SpikingMLP, build_network
+from rouser.optim import make_optimizer
+from rouser.records import (
+    SCHEMA,
+    checkpoint_path,
+    environment,
+    read_record,
+    record_path,
+    write_record,
+)
+
+# History keys that measure wall time: they differ between otherwise identical runs.
+TIMING_KEYS = ("epoch_seconds", "eval_seconds", "samples_per_second")
+
+
+def now() -> str:
+    """Current UTC time, ISO 8601, for the record's "started" and "ended"."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """`device`, or CUDA when available, else CPU; an unusable device is a clear error."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(
+            f"device={device!r} is not a torch device (e.g. 'cpu', 'cuda:0')"
+        ) from error
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} asked for CUDA, but torch sees no CUDA device")
+    return resolved
+
+
+def build_model(run: RunConfig) -> SpikingMLP:
+    """The run's network, seeded so that the same seed gives the same initial weights."""
+    torch.manual_seed(run.seed)
+    return build_network(
+        run.sensor_size,
+        run.hidden,
+        run.n_classes,
+        threshold=run.threshold,
+        current_decay=run.current_decay,
+        voltage_decay=run.voltage_decay,
+        tau=run.tau,
+        scale=run.scale,
+        learn_threshold=run.learn_threshold,
+    )
+
+
+def _batches(loader: DataLoader, desc: str, progress: bool) -> tqdm:
+    return tqdm(loader, desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
+
+
+def train_epoch(
+    model: SpikingMLP,
+    optimizer: torch.optim.Optimizer,
+    loader: DataLoader,
+    run: RunConfig,
+    device: torch.device,
+    epoch: int,
+    progress: bool = False,
+) -> dict:
+    """One pass of updates; returns running train accuracy and loss, samples and seconds.
+
+    A non-finite loss stops at once (FloatingPointError) instead of corrupting the model.
+    """
+    model.train()
+    start = time.perf_counter()
+    correct, loss_sum, samples = 0, 0.0, 0
+    for batch, (spikes, labels) in enumerate(_batches(loader, f"train {epoch}", progress)):
+        spikes = spikes.to(device, non_blocking=True)
+        labels = labels.to(device, non_blocking=True)
+        output = model(spikes)
+        loss = spike_rate_loss(output, labels, run.true_rate, run.false_rate)
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            raise FloatingPointError(
+                f"training loss became {loss_value} at epoch {epoch}, batch {batch}; "
+                f"the run diverged (lr_w={run.lr_w}, lr_th={run.lr_th})"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        correct += int((predict(output) == labels).sum())
+        loss_sum += loss_value * labels.shape[0]
+        samples += labels.shape[0]
+    seconds = time.perf_counter() - start
+    return {
+        "train_accuracy": correct / samples,
+        "train_loss": loss_sum / samples,
+        "epoch_seconds": seconds,
+        "samples_per_second": samples / seconds,
+    }
+
+
+@torch.no_grad()
+def evaluate(
+    model: SpikingMLP,
+    loader: DataLoader,
+    run: RunConfig,
+    device: torch.device,
+    meter: ActivityMeter | None = None,
+    desc: str = "eval",
+    progress: bool = False,
+) -> tuple[float, float]:
+    """(accuracy, loss) over `loader` without updates; feeds every layer's spikes to `meter`."""
+    model.eval()
+    correct, loss_sum, samples = 0, 0.0, 0
+    for spikes, labels in _batches(loader, desc, progress):
+        spikes = spikes.to(device, non_blocking=True)
+        labels = labels.to(device, non_blocking=True)
+        layers = model.forward_layers(spikes)
+        if meter is not None:
+            meter.update(layers)
+        output = layers[-1]
+        correct += int((predict(output) == labels).sum())
+        loss_sum += spike_rate_loss(output, labels, run.true_rate, run.false_rate).item() * len(
+            labels
+        )
+        samples += len(labels)
+    if not samples:
+        raise ValueError(f"{desc}: the data loader yielded no batches")
+    return correct / samples, loss_sum / samples
+
+
+def check_finite(model: SpikingMLP, epoch: int) -> None:
+    """Raise FloatingPointError naming the first parameter or buffer that is NaN or infinite."""
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        if not torch.isfinite(tensor).all():
+            raise FloatingPointError(f"{name} became NaN or infinite during epoch {epoch}")
+
+
+def run_epoch(
+    epoch: int,
+    model: SpikingMLP,
+    optimizer: torch.optim.Optimizer,
+    loaders: Loaders,
+    initial: dict[str, torch.Tensor],
+    run: RunConfig,
+    device: torch.device,
+    progress: bool,
+) -> dict:
+    """Train one epoch (none for epoch 0), then measure everything the record holds."""
+    train_loader, test_loader, _ = loaders
+    if epoch == 0:
+        start = time.perf_counter()
+        accuracy, loss = evaluate(model, train_loader, run, device, None, "train 0", progress)
+        train = {
+            "train_accuracy": accuracy,
+            "train_loss": loss,
+            "epoch_seconds": 0.0,  # nothing is trained in epoch 0
+            "samples_per_second": None,
+        }
+        extra_eval = time.perf_counter() - start
+    else:
+        train = train_epoch(model, optimizer, train_loader, run, device, epoch, progress)
+        check_finite(model, epoch)
+        extra_eval = 0.0
+    start = time.perf_counter()
+    meter = ActivityMeter()
+    test_accuracy, test_loss = evaluate(
+        model, test_loader, run, device, meter, f"test {epoch}", progress
+    )
+    entry = {
+        "epoch": epoch,
+        "train_accuracy": train["train_accuracy"],
+        "test_accuracy": test_accuracy,
+        "train_loss": train["train_loss"],
+        "test_loss": test_loss,
+        **meter.result(),
+        "weight_change": weight_change(model, initial),
+        "thresholds": threshold_stats(model),
+    }
+    entry["epoch_seconds"] = train["epoch_seconds"]
+    entry["eval_seconds"] = extra_eval + time.perf_counter() - start
+    entry["samples_per_second"] = train["samples_per_second"]
+    return entry
+
+
+def train(
+    run: RunConfig,
+    runs_dir: str | Path | None = None,
+    data_root: str | Path | None = None,
+    device: str | torch.device | None = None,
+    loaders: Loaders | None = None,
+    resume: bool = True,
+    progress: bool = True,
+) -> dict:
+    """Train `run` for `run.epochs` epochs and return its record (also written to disk).
+
+    Args:
+        run: the resolved config (`rouser.config.resolve_run`).
+        runs_dir: folder of records and checkpoints (default `default_runs_dir()`).
+        data_root: passed to `rouser.data.make_loaders` when `loaders` is None.
+        device: e.g. "cpu" or "cuda:0"; default CUDA when available, else CPU.
+        loaders: (train, test, data_info) as `make_loaders` returns; built when None.
+        resume: return a finished record as is, and continue an unfinished run from its
+            last checkpoint; False trains from scratch and overwrites both.
+        progress: show tqdm bars over epochs and batches (stderr).
+
+    A run whose best test accuracy stays <= chance + `run.chance_margin` ends with status
+    "non-convergent" (a result). Any error, a NaN loss or state included, writes a record
+    with status "failed" and the error, then propagates.
+    """
+    path = record_path(run, runs_dir)
+    ckpt_path = checkpoint_path(run, runs_dir)
+    if resume and path.is_file():
+        existing = read_record(path)
+        if existing["status"] in ("finished", "non-convergent"):
+            return existing
+    device = resolve_device(device)
+    if loaders is None:
+        from rouser.data import make_loaders
+
+        loaders = make_loaders(run, data_root)
+    data = loaders[2]
+    random.seed(run.seed)
+    np.random.seed(run.seed)
+    model = build_model(run).to(device)
+    optimizer = make_optimizer(model, run.lr_w, run.lr_th)
+    if resume and ckpt_path.is_file():
+        checkpoint = load_checkpoint(ckpt_path, run, data, device)
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        set_rng_state(checkpoint["rng"], loaders)
+        initial, history, started = (
+            checkpoint["initial_weights"],
+            checkpoint["history"],
+            checkpoint["started"],
+        )
+    else:
+        initial, history, started = synapse_weights(model), [], now()
+    record = {
+        "schema": SCHEMA,
+        "run_id": run.run_id,
+        "status": "running",
+        "error": None,
+        "config": run.to_dict(),
+        "data": data,
+        "env": environment(device),
+        "started": started,
+        "ended": None,
+        "history": history,
+        "summary": None,
+    }
+    write_record(record, path)
+    epochs = tqdm(
+        range(len(history), run.epochs + 1),
+        desc=run.run_id,
+        initial=len(history),
+        total=run.epochs + 1,
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    try:
+        for epoch in epochs:
+            entry = run_epoch(epoch, model, optimizer, loaders, initial, run, device, progress)
+            history.append(entry)
+            epochs.set_postfix(test_accuracy=f"{entry['test_accuracy']:.3f}")
+            save_checkpoint(
+                ckpt_path,
+                {
+                    "schema": SCHEMA,
+                    "config": run.to_dict(),
+                    "data": data,
+                    "started": started,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "initial_weights": initial,
+                    "history": history,
+                    "rng": rng_state(loaders),
+                },
+            )
+            write_record(record, path)
+    except BaseException as error:
+        record.update(status="failed", error=f"{type(error).__name__}: {error}", ended=now())
+        write_record(record, path)
+        raise
+    finally:
+        epochs.close()
+    summary = summarize(history, run.n_classes, run.latency_target, run.chance_margin)
+    record.update(
+        status="finished" if summary["converged"] else "non-convergent",
+        summary=summary,
+        ended=now(),
+    )
+    write_record(record, path)
+    return record
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m rouser.train",
+        description="Train one rouser run and write its record to <runs-dir>/<run_id>.json.",
+    )
+    parser.add_argument("--dataset", required=True, choices=DATASETS)
+    parser.add_argument("--method", required=True, choices=METHODS)
+    parser.add_argument("--profile", default="paper", choices=PROFILES)
+    parser.add_argument("--runs-dir", type=Path, help="default: $ROUSER_RUNS or data/runs")
+    parser.add_argument("--data-root", type=Path, help="default: $ROUSER_DATA or data")
+    parser.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available)")
+    parser.add_argument("--restart", action="store_true", help="ignore a record or checkpoint")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    fixed = {"dataset", "method", "profile"}
+    for field in dataclasses.fields(RunConfig):
+        if field.name not in fixed:
+            parser.add_argument(
+                f"--{field.name.replace('_', '-')}",
+                type=yaml.safe_load,  # "0.01", "[64, 64]", "null" -> float, list, None
+                help=f"override {field.name} (YAML value)",
+            )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    """CLI entry point: parse, resolve the run, train, print where the record is."""
+    args = vars(_parser().parse_args(argv))
+    options = {key: args.pop(key) for key in ("runs_dir", "data_root", "device")}
+    restart, quiet = args.pop("restart"), args.pop("no_progress")
+    run = resolve_run(args.pop("dataset"), args.pop("method"), args.pop("profile"), **args)
+    record = train(run, resume=not restart, progress=not quiet, **options)
+    print(f"{record['status']}: {record_path(run, options['runs_dir'])}")
+    print(f"summary: {record['summary']}")
+    return record
+
+
+if __name__ == "__main__":
+    main()

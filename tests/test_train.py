@@ -1,0 +1,268 @@
+"""Training runs: determinism, resume, failure and non-convergence records, the CLI.
+
+Most tests train a tiny network on an in-memory toy task (each class raises the spike rate
+of its own group of input channels), so the whole file runs in seconds on one core.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+import rouser.train as train_module
+from rouser.config import resolve_run
+from rouser.records import checkpoint_path, read_record, record_path
+from rouser.train import TIMING_KEYS, check_finite, main, resolve_device, train
+
+CHANNELS, STEPS, CLASSES = 12, 12, 3
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def toy_dataset(n: int, seed: int) -> TensorDataset:
+    """Class k fires channels [4k, 4k+4) at rate 0.4, every other channel at 0.03."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % CLASSES
+    rates = torch.full((CLASSES, CHANNELS), 0.03)
+    group = CHANNELS // CLASSES
+    for k in range(CLASSES):
+        rates[k, k * group : (k + 1) * group] = 0.4
+    spikes = (torch.rand(n, STEPS, CHANNELS, generator=generator) < rates[labels][:, None]).float()
+    return TensorDataset(spikes, labels)
+
+
+def time_first(batch: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    spikes, labels = zip(*batch, strict=True)
+    return torch.stack(spikes).transpose(0, 1), torch.stack(labels)
+
+
+def toy_loaders(seed: int = 0, n_train: int = 48, n_test: int = 24):
+    """(train, test, info) as `make_loaders` returns them: [T, B, N] float spikes, int64 labels."""
+    order = torch.Generator().manual_seed(seed)
+    train_loader = DataLoader(
+        toy_dataset(n_train, 1), batch_size=8, shuffle=True, generator=order, collate_fn=time_first
+    )
+    test_loader = DataLoader(toy_dataset(n_test, 2), batch_size=8, collate_fn=time_first)
+    info = {
+        "dataset": "shd",
+        "source": "synthetic",
+        "root": None,
+        "n_train": n_train,
+        "n_test": n_test,
+        "test_split": "holdout",
+        "time_bins": STEPS,
+        "bin_us": 1000,
+    }
+    return train_loader, test_loader, info
+
+
+def toy_run(method: str = "rouser", **overrides):
+    settings = {
+        "sensor_size": [CHANNELS, 1, 1],
+        "hidden": [10, 10],
+        "n_classes": CLASSES,
+        "time_bins": STEPS,
+        "epochs": 3,
+        "lr_w": 0.01,
+        "lr_th": 0.01,
+        **overrides,
+    }
+    return resolve_run("shd", method, "smoke", **settings)
+
+
+def untimed(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in entry.items() if k not in TIMING_KEYS} for entry in history]
+
+
+def test_run_writes_complete_record_and_is_deterministic(tmp_path):
+    run = toy_run()
+    record = train(run, tmp_path / "a", device="cpu", loaders=toy_loaders(), progress=True)
+    assert record == read_record(record_path(run, tmp_path / "a"))
+    assert record["status"] == "finished" and record["error"] is None and record["ended"]
+    assert record["config"] == run.to_dict() and record["data"]["source"] == "synthetic"
+    assert record["env"]["device"] == "cpu"
+    history = record["history"]
+    assert [entry["epoch"] for entry in history] == [0, 1, 2, 3]
+    for entry in history:
+        for key in ("train_accuracy", "test_accuracy"):
+            assert 0.0 <= entry[key] <= 1.0
+        assert set(entry["dead_neurons"]) == set(entry["never_firing"]) == {"layer1", "layer2"}
+        assert set(entry["spike_rate"]) == {"layer1", "layer2", "layer3"}
+        assert set(entry["weight_change"]) == {"layer1", "layer2", "layer3", "total"}
+        assert set(entry["thresholds"]["layer1"]) >= {"mean", "std", "q05", "q95", "hist_counts"}
+    assert history[0]["weight_change"]["total"] == 0.0 and history[0]["epoch_seconds"] == 0.0
+    assert history[0]["samples_per_second"] is None and history[1]["samples_per_second"] > 0
+    assert history[-1]["weight_change"]["total"] > history[1]["weight_change"]["total"] > 0
+    assert set(record["summary"]) == {
+        "final_test_accuracy", "best_test_accuracy", "best_epoch", "latency_epoch",
+        "latency_seconds", "converged",
+    }  # fmt: skip
+    again = train(run, tmp_path / "b", device="cpu", loaders=toy_loaders(), progress=False)
+    assert untimed(again["history"]) == untimed(history)
+
+
+def test_learns_and_only_rouser_moves_thresholds(tmp_path):
+    records = {
+        method: train(toy_run(method, epochs=4), tmp_path, "cpu", loaders=toy_loaders(),
+                      progress=False)
+        for method in ("rouser", "baseline")
+    }  # fmt: skip
+    for record in records.values():
+        assert record["summary"]["best_test_accuracy"] >= 0.7  # chance is 1/3
+        first, last = record["history"][0], record["history"][-1]
+        assert last["test_loss"] < 0.5 * first["test_loss"]  # learned, not luck at epoch 0
+    for layer in ("layer1", "layer2", "layer3"):
+        rouser_last = records["rouser"]["history"][-1]["thresholds"][layer]
+        baseline_last = records["baseline"]["history"][-1]["thresholds"][layer]
+        assert rouser_last["std"] > 0 and rouser_last["mean"] != 1.25
+        assert baseline_last["min"] == baseline_last["max"] == 1.25
+
+
+def test_resume_after_interruption_gives_identical_history(tmp_path, monkeypatch):
+    run = toy_run()
+    uninterrupted = train(run, tmp_path / "full", "cpu", loaders=toy_loaders(), progress=False)
+    saves = []
+    real_save = train_module.save_checkpoint
+
+    def save_then_die(path, checkpoint):
+        real_save(path, checkpoint)
+        saves.append(checkpoint["history"][-1]["epoch"])
+        if len(saves) == 2:  # epochs 0 and 1 are on disk
+            raise KeyboardInterrupt("simulated kill after epoch 1")
+
+    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(run, tmp_path / "cut", "cpu", loaders=toy_loaders(), progress=False)
+    broken = read_record(record_path(run, tmp_path / "cut"))
+    assert broken["status"] == "failed" and broken["error"].startswith("KeyboardInterrupt")
+    assert [entry["epoch"] for entry in broken["history"]] == [0, 1]
+    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    resumed = train(run, tmp_path / "cut", "cpu", loaders=toy_loaders(), progress=False)
+    assert resumed["status"] == "finished" and resumed["error"] is None
+    assert resumed["started"] == broken["started"]
+    assert untimed(resumed["history"]) == untimed(uninterrupted["history"])
+    assert resumed["history"][1]["epoch_seconds"] == broken["history"][1]["epoch_seconds"]
+
+
+def test_finished_run_is_returned_not_recomputed(tmp_path, monkeypatch):
+    run = toy_run(epochs=1)
+    first = train(run, tmp_path, "cpu", loaders=toy_loaders(), progress=False)
+
+    def must_not_train(*_args, **_kwargs):
+        raise AssertionError("a finished run was recomputed")
+
+    monkeypatch.setattr(train_module, "run_epoch", must_not_train)
+    assert train(run, tmp_path, "cpu", loaders=None, progress=False) == first
+    with pytest.raises(AssertionError, match="recomputed"):
+        train(run, tmp_path, "cpu", loaders=toy_loaders(), resume=False, progress=False)
+
+
+def test_resume_refuses_other_data(tmp_path, monkeypatch):
+    run = toy_run(epochs=2)
+    real_save = train_module.save_checkpoint
+
+    def save_then_die(path, checkpoint):
+        real_save(path, checkpoint)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(run, tmp_path, "cpu", loaders=toy_loaders(), progress=False)
+    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    with pytest.raises(ValueError, match="resume=False"):
+        train(run, tmp_path, "cpu", loaders=toy_loaders(n_train=40), progress=False)
+
+
+def test_nan_loss_stops_with_failed_record(tmp_path, monkeypatch):
+    run = toy_run()
+    real_loss = train_module.spike_rate_loss
+
+    def nan_when_training(output, labels, *rates):
+        loss = real_loss(output, labels, *rates)
+        return loss * float("nan") if torch.is_grad_enabled() else loss
+
+    monkeypatch.setattr(train_module, "spike_rate_loss", nan_when_training)
+    with pytest.raises(FloatingPointError, match="loss became nan at epoch 1, batch 0"):
+        train(run, tmp_path, "cpu", loaders=toy_loaders(), progress=False)
+    record = read_record(record_path(run, tmp_path))
+    assert record["status"] == "failed" and "FloatingPointError" in record["error"]
+    assert record["ended"] is not None and record["summary"] is None
+    assert [entry["epoch"] for entry in record["history"]] == [0]
+
+
+def test_non_finite_state_is_named():
+    model = train_module.build_model(toy_run())
+    check_finite(model, 3)
+    with torch.no_grad():
+        model.blocks[1].synapse.weight[0, 0] = float("inf")
+    with pytest.raises(FloatingPointError, match=r"blocks\.1\.synapse\.weight .* epoch 3"):
+        check_finite(model, 3)
+
+
+def test_run_at_chance_is_non_convergent_not_a_crash(tmp_path):
+    # A threshold no voltage reaches: no spike, no surrogate gradient, every prediction is
+    # class 0, so test accuracy stays at 1/3 = chance.
+    run = toy_run(threshold=1e6, epochs=1)
+    record = train(run, tmp_path, "cpu", loaders=toy_loaders(), progress=False)
+    assert record["status"] == "non-convergent" and record["error"] is None
+    assert record["summary"]["converged"] is False
+    assert record["summary"]["best_test_accuracy"] == pytest.approx(1 / 3)
+    assert record["history"][-1]["dead_neurons"] == {"layer1": 1.0, "layer2": 1.0}
+
+
+def test_rouser_with_zero_threshold_rate_equals_baseline(tmp_path):
+    """Same seed, same initial weights; lr_Th = 0 must reproduce the baseline bit for bit."""
+    runs = {"rouser": toy_run("rouser", lr_th=0.0, epochs=2), "baseline": toy_run("baseline", epochs=2)}
+    records, weights = {}, {}
+    for method, run in runs.items():
+        records[method] = train(run, tmp_path, "cpu", loaders=toy_loaders(), progress=False)
+        state = torch.load(checkpoint_path(run, tmp_path), weights_only=True)
+        assert state["initial_weights"].keys() == {"layer1", "layer2", "layer3"}
+        weights[method] = state
+    for layer, initial in weights["rouser"]["initial_weights"].items():
+        assert torch.equal(initial, weights["baseline"]["initial_weights"][layer])
+    for index in range(3):
+        key = f"blocks.{index}.synapse.weight"
+        assert torch.equal(weights["rouser"]["model"][key], weights["baseline"]["model"][key])
+    assert untimed(records["rouser"]["history"]) == untimed(records["baseline"]["history"])
+
+
+def test_resolve_device_errors():
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="device='gpu0'"):
+        resolve_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            resolve_device("cuda")
+
+
+def test_cli_maps_options_onto_the_run(tmp_path, monkeypatch, capsys):
+    seen = {}
+
+    def fake_train(run, **kwargs):
+        seen.update(run=run, **kwargs)
+        return {"status": "finished", "summary": {"final_test_accuracy": 0.5}}
+
+    monkeypatch.setattr(train_module, "train", fake_train)
+    main([
+        "--dataset", "shd", "--method", "baseline", "--profile", "smoke", "--seed", "3",
+        "--epochs", "5", "--lr-th", "0", "--hidden", "[16, 8]", "--test-subset", "null",
+        "--runs-dir", str(tmp_path), "--device", "cpu", "--no-progress",
+    ])  # fmt: skip
+    run = seen["run"]
+    assert (run.dataset, run.method, run.profile, run.seed, run.epochs) == (
+        "shd", "baseline", "smoke", 3, 5,
+    )  # fmt: skip
+    assert run.lr_th == 0.0 and run.hidden == (16, 8) and run.test_subset == 32  # null = keep
+    assert seen["runs_dir"] == tmp_path and seen["device"] == "cpu"
+    assert seen["progress"] is False and seen["resume"] is True
+    assert str(record_path(run, tmp_path)) in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--dataset", "mnist", "--method", "rouser"])
