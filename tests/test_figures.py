@@ -1,0 +1,410 @@
+"""Figures and tables drawn from run records: what they draw must be what the records say.
+
+Records are built here with the schema's layout, written with `write_record` and read back
+with the real `load_records`, so the figure functions see exactly the DataFrame a notebook
+would. Values are simple known functions of (method, seed, epoch) so every bar height and
+line point can be checked against them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from rouser import figures
+from rouser.config import resolve_run
+from rouser.records import load_records, record_path, write_record
+
+PAPER_MD = Path(__file__).resolve().parents[2] / "shared" / "paper.md"
+QUANTILES = ("min", "q05", "q25", "q50", "q75", "q95", "max")
+
+
+def accuracy(
+    method: str, seed: int, epoch: int, threshold: float = 1.25, lr_th: float = 0.001
+) -> float:
+    """A known test accuracy (fraction) for a fake run at an epoch."""
+    return min(
+        0.99,
+        0.1 + 0.04 * epoch + 0.01 * seed + 0.05 * (method == "rouser") + 0.1 * threshold + lr_th,
+    )
+
+
+def history_entry(run, epoch: int) -> dict:
+    """One epoch of a fake record with every key the schema names."""
+    hidden = [f"layer{i + 1}" for i in range(len(run.hidden))]
+    layers = [*hidden, f"layer{len(run.hidden) + 1}"]
+    shift = 0.01 * epoch * (1 + run.lr_th * 100)
+    return {
+        "epoch": epoch,
+        "train_accuracy": accuracy(run.method, run.seed, epoch, run.threshold, run.lr_th),
+        "test_accuracy": accuracy(run.method, run.seed, epoch, run.threshold, run.lr_th),
+        "train_loss": 1.0 / (1 + epoch),
+        "test_loss": 1.0 / (1 + epoch),
+        "dead_neurons": {
+            name: 0.7 - 0.02 * epoch - 0.1 * i - 0.01 * run.seed for i, name in enumerate(hidden)
+        },
+        "never_firing": {name: 0.1 for name in hidden},
+        "spike_rate": {
+            name: 0.05 * (i + 1) + 0.001 * epoch + 0.002 * run.seed for i, name in enumerate(layers)
+        },
+        "weight_change": {
+            **{name: 0.5 * epoch for name in layers},
+            "total": epoch * (1 + run.seed),
+        },
+        "thresholds": {
+            name: {
+                "mean": run.threshold + shift,
+                "std": shift,
+                **{q: run.threshold + shift * (k - 3) for k, q in enumerate(QUANTILES)},
+                "hist_counts": [1, 2, 1],
+                "hist_edges": [0.0, 1.0, 2.0, 3.0],
+            }
+            for name in layers
+        },
+        "epoch_seconds": 1.0,
+        "samples_per_second": 64.0,
+    }
+
+
+def make_record(run, status: str = "finished") -> dict:
+    history = [history_entry(run, epoch) for epoch in range(run.epochs + 1)]
+    final = history[-1]["test_accuracy"]
+    return {
+        "schema": 1,
+        "run_id": run.run_id,
+        "status": status,
+        "error": None,
+        "config": run.to_dict(),
+        "data": {
+            "dataset": run.dataset,
+            "source": "synthetic" if run.synthetic else "real",
+            "root": "/nowhere",
+            "n_train": 64,
+            "n_test": 32,
+            "test_split": "test",
+            "time_bins": run.time_bins,
+            "bin_us": run.bin_us,
+        },
+        "env": {
+            "device": "cpu",
+            "device_name": "cpu",
+            "torch": "x",
+            "rouser": "0.1.0",
+            "python": "3.11",
+            "git_commit": None,
+        },
+        "started": "2024-01-01T00:00:00",
+        "ended": "2024-01-01T00:01:00",
+        "history": history,
+        "summary": {
+            "final_test_accuracy": final,
+            "best_test_accuracy": final,
+            "best_epoch": run.epochs,
+            "latency_epoch": 1,
+            "latency_seconds": 1.0,
+            "converged": status == "finished",
+        },
+    }
+
+
+def write_runs(runs_dir: Path, runs, status: str = "finished") -> list[Path]:
+    paths = []
+    for run in runs:
+        paths.append(record_path(run, runs_dir))
+        write_record(make_record(run, status), paths[-1])
+    return paths
+
+
+def records_of(tmp_path: Path, runs) -> pd.DataFrame:
+    return load_records(write_runs(tmp_path, runs))
+
+
+def labelled(ax, label: str):
+    """The bar container (or line) of `ax` with legend label `label`."""
+    found = [c for c in ax.containers if c.get_label() == label] + [
+        ln for ln in ax.get_lines() if ln.get_label() == label
+    ]
+    assert len(found) == 1, f"expected one artist labelled {label!r}, found {len(found)}"
+    return found[0]
+
+
+def heights(container) -> np.ndarray:
+    return np.array([bar.get_height() for bar in container])
+
+
+@pytest.fixture(scope="module")
+def paper() -> dict:
+    return figures.load_paper_values()
+
+
+@pytest.fixture
+def table1_runs():
+    """NMNIST, both methods, two seeds, 5 epochs (smoke sizes, synthetic)."""
+    return [
+        resolve_run("nmnist", m, "smoke", seed=s, epochs=5)
+        for m in ("baseline", "rouser")
+        for s in (0, 1)
+    ]
+
+
+# ---------------------------------------------------------------------------- the paper's values
+
+
+@pytest.mark.skipif(not PAPER_MD.is_file(), reason=f"the paper's summary is not at {PAPER_MD}")
+def test_paper_values_match_paper_md(paper):
+    text = PAPER_MD.read_text()
+    for dataset, label in (("nmnist", "NMNIST"), ("dvs128", "DVS128"), ("shd", "SHD")):
+        for method, name in (("baseline", "baseline"), ("rouser", "Rouser")):
+            row = re.search(rf"\| {label} \| {name} \| (\S+) \| ([^|]+) \|", text)
+            assert row, f"Table I row {label}/{name} not found in paper.md"
+            assert paper["table1"][dataset]["architecture"] == row.group(1)
+            number = re.match(r"([\d.]+)%", row.group(2).strip())
+            if number:
+                assert paper["table1"][dataset][method] == pytest.approx(float(number.group(1)))
+            else:
+                assert paper["table1"][dataset][method] is None
+                assert paper["table1"]["notes"][f"{dataset}.{method}"] == row.group(2).strip()
+    for dataset, label in (("nmnist", "NMNIST"), ("dvs128", "DVS128")):
+        listed = re.search(rf"{label}: ([\d, ]+)%", text).group(1)
+        assert paper["fig2"]["accuracy"][dataset] == [int(v) for v in listed.split(",")]
+    fig4 = re.search(r"Rouser \(L1, L2\): (.*?)\. Baseline: (.*?)\.", text, re.S)
+    for method, found in zip(("rouser", "baseline"), fig4.groups(), strict=True):
+        pairs = [tuple(map(int, p)) for p in re.findall(r"\((\d+), (\d+)\)", found)]
+        assert list(zip(*pairs, strict=True)) == [
+            tuple(paper["fig4"]["dead_neurons"][method][f"layer{i}"]) for i in (1, 2)
+        ]
+    for row in paper["table2"]["rows"]:
+        assert re.search(
+            rf"\| {re.escape(row['meaning'])} \| {re.escape(str(row['value']))} \|", text
+        ), row
+    fig6 = paper["fig6"]["settings"]
+    assert "lr_Th = 0.001 ends near 96.8%, lr_Th = 0 near\n  96.3%" in text
+    assert (fig6["a"]["end"][0.001], fig6["a"]["end"][0.0]) == (96.8, 96.3)
+    assert "lr_Th = 0.01 climbs to about 90%" in text and fig6["b"]["end"][0.01] == 90
+    assert "about 0.3 at\n  epoch 4 vs 0.05 for the baseline" in text
+    assert (
+        paper["fig3"]["points"]["rouser"][4] == 0.3
+        and paper["fig3"]["points"]["baseline"][4] == 0.05
+    )
+    assert "layer 2\n  climbs to about 68%, layer 1 to about 15%, layer 3 stays near 5%" in text
+    assert paper["fig5"]["final_spike_rate"]["baseline"] == {
+        "layer1": 15,
+        "layer2": 68,
+        "layer3": 5,
+    }
+
+
+# ---------------------------------------------------------------------------- tables
+
+
+def test_table1_is_mean_and_sd_over_seeds_beside_the_paper(tmp_path, paper, table1_runs):
+    shd = [resolve_run("shd", "baseline", "smoke", seed=s) for s in (0, 1)]
+    paths = write_runs(tmp_path, table1_runs) + write_runs(tmp_path, shd, status="non-convergent")
+    records = load_records(paths)
+    table = figures.table1(records, paper).set_index(["dataset", "method"])
+    expected = [accuracy("rouser", s, 5) * 100 for s in (0, 1)]
+    rouser = table.loc[("NMNIST (synthetic)", "Rouser")]
+    assert rouser["ours mean"] == pytest.approx(np.mean(expected))
+    assert rouser["ours sd"] == pytest.approx(np.std(expected, ddof=1))
+    assert rouser["seeds"] == 2 and rouser["paper"] == 99.21
+    assert rouser["architecture (ours)"] == "34x34x2-64-64-10"
+    assert rouser["architecture (paper)"] == "34x34x2-500-500-10"
+    shd_row = table.loc[("SHD (synthetic)", "baseline")]
+    assert shd_row["ours (%)"].startswith("did not converge")
+    assert shd_row["paper (%)"] == "failed: training does not converge"
+    assert "smoke" in table.attrs["title"] and "synthetic" in table.attrs["title"]
+
+
+def test_table2_compares_config_with_paper(paper):
+    table = figures.table2("smoke", paper=paper)
+    settings = table[table["where"].str.startswith("_config.yml")]
+    assert len(settings) == 7 and settings["matches paper"].all()
+    assert table["matches paper"].isna().sum() == len(table) - 7  # code, not settings: no claim
+    assert len(table) == len(paper["table2"]["rows"])
+    from rouser.config import deep_merge, load_config
+
+    changed = deep_merge(load_config(), {"neuron": {"threshold": 0.5}})
+    table = figures.table2("cpu", config=changed, paper=paper).set_index("symbol")
+    assert not table.loc["Th_init", "matches paper"] and table.loc["Th_init", "ours"] == 0.5
+
+
+# ---------------------------------------------------------------------------- figures
+
+
+def test_fig2_bars_are_the_records_accuracies(tmp_path, paper):
+    runs = [
+        resolve_run(d, "baseline", "smoke", seed=s, threshold=t)
+        for d in ("nmnist", "dvs128")
+        for t in (0.0, 0.5, 1.0)
+        for s in (0, 1)
+    ]
+    fig = figures.fig2_threshold_grid(records_of(tmp_path, runs), paper)
+    assert isinstance(fig, Figure)
+    ax_nmnist, ax_dvs = fig.axes
+    assert ax_dvs.get_title() == "DVS128 Gesture (synthetic)"
+    ours = heights(labelled(ax_nmnist, "ours"))
+    expected = {
+        t: np.mean([accuracy("baseline", s, 2, t, 0.001) * 100 for s in (0, 1)])
+        for t in (0.0, 0.5, 1.0)
+    }
+    # the paper's thresholds 0.25 and 0.75 we did not run show as empty (NaN) bars
+    np.testing.assert_allclose(ours, [expected[0.0], np.nan, expected[0.5], np.nan, expected[1.0]])
+    paper_bars = heights(labelled(ax_dvs, "paper (≈, 10 epochs)"))
+    np.testing.assert_allclose(paper_bars, paper["fig2"]["accuracy"]["dvs128"])
+    assert "smoke" in fig._suptitle.get_text() and "synthetic" in fig._suptitle.get_text()
+
+
+def test_fig3_weight_change_ends_at_one(tmp_path, paper, table1_runs):
+    fig = figures.fig3_weight_change(records_of(tmp_path, table1_runs), paper=paper)
+    (ax,) = fig.axes
+    for method in ("baseline", "Rouser"):
+        line = labelled(ax, f"ours: {method}")
+        np.testing.assert_allclose(line.get_xdata(), range(6))
+        # every seed's total grows linearly, so normalised it is epoch / 5 whatever the seed
+        np.testing.assert_allclose(line.get_ydata(), np.arange(6) / 5)
+    paper_line = labelled(ax, "paper (≈): Rouser")
+    assert list(paper_line.get_xdata()) == [0, 4, 21] and list(paper_line.get_ydata()) == [
+        0.0,
+        0.3,
+        1.0,
+    ]
+
+
+def test_fig3_rejects_runs_whose_weights_never_changed(tmp_path, table1_runs):
+    records = records_of(tmp_path, table1_runs)
+    records.loc[records["run_id"] == table1_runs[0].run_id, "weight_change.total"] = 0.0
+    with pytest.raises(ValueError, match=table1_runs[0].run_id):
+        figures.fig3_weight_change(records)
+
+
+def test_fig4_uses_the_papers_epochs_when_the_runs_have_them(tmp_path, paper):
+    runs = [resolve_run("nmnist", m, "smoke", seed=0, epochs=20) for m in ("baseline", "rouser")]
+    fig = figures.fig4_dead_neurons(records_of(tmp_path, runs), paper=paper)
+    ax1, ax2 = fig.axes
+    assert [t.get_text() for t in ax1.get_xticklabels()] == ["0", "5", "10", "15", "20"]
+    ours = heights(labelled(ax2, "ours: Rouser"))
+    np.testing.assert_allclose(ours, [(0.6 - 0.02 * e) * 100 for e in (0, 5, 10, 15, 20)])
+    np.testing.assert_allclose(heights(labelled(ax1, "paper (≈): baseline")), [71, 66, 48, 23, 11])
+
+
+def test_fig4_spreads_other_epochs_and_puts_paper_bars_at_its_own(tmp_path, paper, table1_runs):
+    runs = [resolve_run("nmnist", m, "smoke", seed=0, epochs=12) for m in ("baseline", "rouser")]
+    fig = figures.fig4_dead_neurons(records_of(tmp_path, runs), paper=paper)
+    ax1 = fig.axes[0]
+    assert [t.get_text() for t in ax1.get_xticklabels()] == ["0", "3", "6", "9", "12"]
+    np.testing.assert_allclose(
+        heights(labelled(ax1, "paper (≈): Rouser")), [68, np.nan, np.nan, np.nan, np.nan]
+    )
+
+
+def test_fig5_lines_are_the_spike_rates_and_paper_levels_are_drawn(tmp_path, paper, table1_runs):
+    fig = figures.fig5_spike_rates(records_of(tmp_path, table1_runs), paper=paper)
+    ax_baseline, ax_rouser = fig.axes
+    assert ax_rouser.get_title() == "Rouser"
+    line = labelled(ax_rouser, "ours: layer 3")
+    np.testing.assert_allclose(
+        line.get_ydata(), [(0.15 + 0.001 * e + 0.001) * 100 for e in range(6)]
+    )
+    level = labelled(ax_baseline, "paper (≈, epoch 25): layer 2")
+    assert list(level.get_ydata()) == [68, 68]
+    ranges = [p for p in ax_rouser.patches if p.get_label() == "paper (≈ range, epoch 25): layer 1"]
+    assert len(ranges) == 1 and ranges[0].get_hatch() == figures.PAPER_HATCH
+
+
+def test_fig6_one_panel_per_setting_with_both_lr_th(tmp_path, paper):
+    runs = [
+        resolve_run("nmnist", "rouser", "smoke", seed=0, threshold=th, tau=tau, scale=s, lr_th=lr)
+        for th, tau, s, lrs in ((1.25, 3.75, 1.5, (0.001, 0.0)), (0.25, 3.0, 3.0, (0.01, 0.0)))
+        for lr in lrs
+    ]
+    fig = figures.fig6_ablation(records_of(tmp_path, runs), paper)
+    ax_a, ax_b = fig.axes
+    assert ax_a.get_title() == "(Th_init, tau, s) = (1.25, 3.75, 1.5)"
+    line = labelled(ax_b, "ours: lr_Th = 0.01")
+    np.testing.assert_allclose(
+        line.get_ydata(), [accuracy("rouser", 0, e, 0.25, 0.01) * 100 for e in range(3)]
+    )
+    start = labelled(ax_b, "paper (≈, epoch 0): lr_Th = 0")
+    assert list(start.get_xdata()) == [0] and list(start.get_ydata()) == [10]
+    assert list(labelled(ax_b, "paper (≈, epoch 50): lr_Th = 0").get_ydata()) == [10, 10]
+    assert list(labelled(ax_a, "paper (≈, epoch 50): lr_Th = 0.001").get_ydata()) == [96.8, 96.8]
+    assert ax_a.get_xlim()[1] < 5  # the paper's epoch 50 does not stretch a 2-epoch axis
+
+
+def test_thresholds_median_is_the_stored_q50(tmp_path, table1_runs):
+    fig = figures.thresholds(records_of(tmp_path, table1_runs))
+    assert len(fig.axes) == 3 and fig.axes[2].get_title() == "layer 3 (output)"
+    median = labelled(fig.axes[0], "median")
+    np.testing.assert_allclose(median.get_ydata(), np.full(6, 1.25))
+    # the stored max is Th_init + 3 x the epoch's spread; rouser's spread is 0.011 per epoch
+    (upper,) = [ln for ln in fig.axes[0].get_lines() if ln.get_label().startswith("_")]
+    np.testing.assert_allclose(upper.get_ydata(), [1.25 + 0.033 * e for e in range(6)])
+    with pytest.raises(ValueError, match="method='nope'"):
+        figures.thresholds(load_records(tmp_path), method="nope")
+
+
+def test_figures_name_the_dataset_they_lack(tmp_path, table1_runs):
+    records = records_of(tmp_path, table1_runs)
+    with pytest.raises(ValueError, match=r"dataset='shd'.*\['nmnist'\]"):
+        figures.fig4_dead_neurons(records, dataset="shd")
+    with pytest.raises(ValueError, match="no records"):
+        figures.fig5_spike_rates(records.iloc[0:0])
+
+
+# ---------------------------------------------------------------------------- saving and rendering
+
+
+def test_save_writes_vector_files_atomically_and_reproducibly(tmp_path, table1_runs):
+    records = records_of(tmp_path / "runs", table1_runs)
+    paths = figures.save(figures.fig3_weight_change(records), "fig3", tmp_path / "out")
+    assert [p.name for p in paths] == ["fig3.svg", "fig3.pdf"]
+    assert paths[0].read_text().lstrip().startswith("<?xml") and paths[1].read_bytes().startswith(
+        b"%PDF"
+    )
+    first = [p.read_bytes() for p in paths]
+    figures.save(figures.fig3_weight_change(records), "fig3", tmp_path / "out")
+    assert [p.read_bytes() for p in paths] == first
+    (csv,) = figures.save(figures.table1(records), "table1", tmp_path / "out")
+    assert pd.read_csv(csv)["seeds"].tolist() == [2, 2]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "fig3.pdf",
+        "fig3.svg",
+        "table1.csv",
+    ]
+    with pytest.raises(TypeError, match="Figure or a pandas DataFrame"):
+        figures.save("not a figure", "x", tmp_path)
+
+
+def test_render_lists_missing_runs_and_draws_what_is_there(tmp_path):
+    from rouser.experiments import experiment_runs
+
+    runs = experiment_runs("fig3", "smoke")
+    written = runs[: math.ceil(len(runs) / 2)]
+    write_runs(tmp_path / "runs", written)
+    result = figures.render("fig3", "smoke", tmp_path / "runs", tmp_path / "figs")
+    absent = [r.run_id for r in runs if r not in written]
+    assert result.missing == absent
+    for run_id in absent:
+        assert f"`{run_id}`" in result.message
+    assert "snakemake --cores 2 --config profile=smoke" in result.message
+    assert isinstance(result.output, Figure)
+    assert [p.name for p in result.paths] == ["fig3_weight_change.svg", "fig3_weight_change.pdf"]
+
+
+def test_render_without_any_run_shows_only_the_message(tmp_path):
+    result = figures.render("fig2", "smoke", tmp_path / "empty", tmp_path / "figs")
+    assert result.output is None and result.paths == []
+    assert "Fig. 2 (profile `smoke`) is incomplete" in result.message
+    assert not (tmp_path / "figs").exists()
+
+
+def test_render_table2_needs_no_runs(tmp_path):
+    result = figures.render("table2", "cpu", figures_dir=tmp_path)
+    assert result.message == "" and result.output["matches paper"].any()
+    assert (tmp_path / "table2_hyperparameters.csv").is_file()
