@@ -110,9 +110,8 @@ class RunConfig:
     @property
     def run_id(self) -> str:
         """Readable prefix plus a hash of every field: a changed setting is a new run."""
-        digest = hashlib.sha256(
-            json.dumps(self.to_dict(), sort_keys=True).encode()
-        ).hexdigest()[:10]
+        canonical = json.dumps(self.to_dict(), sort_keys=True).encode()
+        digest = hashlib.sha256(canonical).hexdigest()[:10]
         return f"{self.dataset}-{self.method}-seed{self.seed}-{digest}"
 
     def validate(self) -> None:

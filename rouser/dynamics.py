@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from rouser import kernels
-from rouser.surrogate import spike
+from rouser.surrogate import spike, surrogate_derivative
 
 BACKENDS = ("auto", "numba", "torch")
 
@@ -67,12 +67,11 @@ class CubaLIFFunction(torch.autograd.Function):
     def backward(ctx, grad_spikes, _grad_voltage):  # type: ignore[override]
         voltage, threshold = ctx.saved_tensors
         current_decay, voltage_decay, tau, scale, use_numba = ctx.params
-        backward = kernels.backward_numba if use_numba else kernels.backward_torch
-        grad_x, grad_th = backward(
-            grad_spikes.contiguous(), voltage, threshold, current_decay, voltage_decay, tau, scale
-        )
-        if not ctx.needs_input_grad[1]:
-            grad_th = None
+        # dL/dV[t] before the integrators: eq. 2 for all steps at once (vectorised exp).
+        grad_pre = surrogate_derivative(voltage, threshold, tau, scale).mul_(grad_spikes)
+        grad_th = -grad_pre.sum((0, 1)) if ctx.needs_input_grad[1] else None  # eq. 3
+        reverse_filter = kernels.reverse_filter_numba if use_numba else kernels.reverse_filter_torch
+        grad_x = reverse_filter(grad_pre.contiguous(), current_decay, voltage_decay)
         return grad_x, grad_th, None, None, None, None, None
 
 
@@ -96,6 +95,11 @@ def cuba_lif(
     if use_numba and x.device.type != "cpu":
         raise ValueError(f"backend='numba' runs on CPU tensors only, got device {x.device}")
     return CubaLIFFunction.apply(
-        x, threshold, float(current_decay), float(voltage_decay), float(tau), float(scale),
+        x,
+        threshold,
+        float(current_decay),
+        float(voltage_decay),
+        float(tau),
+        float(scale),
         use_numba,
     )
