@@ -66,9 +66,13 @@ def save_checkpoint(path: Path, checkpoint: dict) -> None:
     atomic_write(path, lambda handle: torch.save(checkpoint, handle))
 
 
-def load_checkpoint(path: Path, run: RunConfig, data: dict, device: torch.device) -> dict:
-    """Read a checkpoint and check it belongs to this run and the same data."""
-    checkpoint = torch.load(path, map_location=device, weights_only=True)
+def load_checkpoint(path: Path, run: RunConfig, data: dict) -> dict:
+    """Read a checkpoint (onto the CPU) and check it belongs to this run and the same data.
+
+    CPU, whatever the training device: RNG states must be CPU byte tensors, and
+    `load_state_dict` moves weights and optimizer state to the model's device anyway.
+    """
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     if checkpoint["config"] != run.to_dict():
         raise ValueError(f"checkpoint {path} was written for another config; delete it")
     same_data = {k: v for k, v in checkpoint["data"].items() if k != "root"} == {

@@ -277,12 +277,12 @@ def train(
     model = build_model(run).to(device)
     optimizer = make_optimizer(model, run.lr_w, run.lr_th)
     if resume and ckpt_path.is_file():
-        checkpoint = load_checkpoint(ckpt_path, run, data, device)
+        checkpoint = load_checkpoint(ckpt_path, run, data)
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         set_rng_state(checkpoint["rng"], loaders)
         initial, history, started = (
-            checkpoint["initial_weights"],
+            {name: weights.to(device) for name, weights in checkpoint["initial_weights"].items()},
             checkpoint["history"],
             checkpoint["started"],
         )
