@@ -1,0 +1,33 @@
+"""The paper's three datasets (N-MNIST, DVS128 Gesture, SHD) as time-first spike batches.
+
+`make_loaders(run)` is the entry point; the modules behind it each have one job:
+`nmnist`/`dvs128`/`shd` (tonic readers, sample order, format checks), `readers` (offline
+presence and download policy), `binning` (events -> sparse bins -> `[T, B, ...]` batches),
+`cache` (binned samples on disk), `synthetic` (format-exact small datasets), `errors`.
+"""
+
+from rouser.data.binning import Binning, SparseSample, SpikeCollate, to_dense
+from rouser.data.errors import CorruptRecordingError, DatasetNotFoundError
+from rouser.data.loaders import (
+    READERS,
+    binning_for,
+    make_loaders,
+    resolve_cache_dir,
+    resolve_data_root,
+)
+from rouser.data.synthetic import ensure_synthetic
+
+__all__ = [
+    "READERS",
+    "Binning",
+    "CorruptRecordingError",
+    "DatasetNotFoundError",
+    "SparseSample",
+    "SpikeCollate",
+    "binning_for",
+    "ensure_synthetic",
+    "make_loaders",
+    "resolve_cache_dir",
+    "resolve_data_root",
+    "to_dense",
+]

@@ -1,0 +1,135 @@
+"""Events -> time-first spike tensors: binning with tonic, a sparse sample, and batch collation.
+
+Why sparse in between: an N-MNIST sample is 300 bins x 2,312 pixels, of which ~0.5% hold an
+event. Binned samples are cached and passed around as (flat position, event count) pairs and
+only become dense float 0/1 tensors when a batch is assembled, directly in `[T, B, ...]`
+order, so no per-sample dense tensor is ever stacked and transposed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from tonic.transforms import Downsample, ToFrame
+
+
+class SparseSample(NamedTuple):
+    """One binned sample: flat positions into its `[T, *frame_shape]` tensor, with counts."""
+
+    index: np.ndarray  # integer positions t * n_features + feature, ascending after binning
+    count: np.ndarray  # events that fell on each position (>= 1); the spike tensor is count > 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Binning:
+    """`time_bins` bins of `bin_us` microseconds from a sample's first event, per pixel/channel.
+
+    Events after the window are dropped; inside it, tonic's `ToFrame` slices half-open
+    intervals [t0 + k*bin_us, t0 + (k+1)*bin_us), so an event on a bin edge lands in exactly one
+    bin. `ToFrame` costs ~4 ms per N-MNIST sample (measured; a hand-written bincount takes
+    0.13 ms), which is paid once: binned samples are cached.
+
+    `native_size` is the reader's sensor; when `sensor_size` is smaller, tonic's `Downsample`
+    maps pixels onto it first (the paper's sizes equal the native ones).
+    """
+
+    sensor_size: tuple[int, int, int]  # (W, H, P) as tonic, (channels, 1, 1) for SHD
+    time_bins: int
+    bin_us: int
+    spatial_dims: int  # 2: camera frames [P, H, W]; 1: cochlea channels [P, X]
+    native_size: tuple[int, int, int]
+
+    def __post_init__(self) -> None:
+        if self.spatial_dims not in (1, 2):
+            raise ValueError(f"spatial_dims={self.spatial_dims!r} must be 1 or 2")
+        if self.sensor_size[2] != self.native_size[2]:
+            raise ValueError(
+                f"sensor_size={list(self.sensor_size)} must keep the sensor's "
+                f"{self.native_size[2]} polarities (native size {list(self.native_size)})"
+            )
+        if any(s < 1 or s > n for s, n in zip(self.sensor_size, self.native_size, strict=True)):
+            raise ValueError(
+                f"sensor_size={list(self.sensor_size)} must lie between 1 and the native "
+                f"sensor size {list(self.native_size)} in every dimension"
+            )
+
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        """Per-step shape, tonic's order: (P, H, W) for cameras, (P, X) for SHD."""
+        width, height, polarities = self.sensor_size
+        return (polarities, height, width) if self.spatial_dims == 2 else (polarities, width)
+
+    @property
+    def n_features(self) -> int:
+        """Inputs per time step (what the network's first layer sees)."""
+        return math.prod(self.frame_shape)
+
+    @property
+    def window_us(self) -> int:
+        """Length of the binned window in microseconds."""
+        return self.time_bins * self.bin_us
+
+    @property
+    def index_dtype(self) -> np.dtype:
+        """Smallest integer type that holds every flat position."""
+        return np.dtype(np.int32 if self.time_bins * self.n_features < 2**31 else np.int64)
+
+    def __call__(self, events: np.ndarray) -> SparseSample:
+        """Bin one recording's structured events (tonic's dtype, `t` in microseconds)."""
+        if len(events) == 0:
+            # tonic's ToFrame returns a (T, P, W, H) float array for empty input, transposed
+            # relative to its non-empty output: an empty sample is answered here instead.
+            return SparseSample(np.empty(0, self.index_dtype), np.empty(0, np.uint16))
+        if np.any(np.diff(events["t"]) < 0):  # ToFrame's slicing assumes time order
+            events = events[np.argsort(events["t"], kind="stable")]
+        if self.sensor_size != self.native_size:
+            events = Downsample(sensor_size=self.native_size, target_size=self.sensor_size[:2])(
+                events
+            )
+        start = int(events["t"][0])
+        frames = ToFrame(
+            sensor_size=self.sensor_size,
+            time_window=self.bin_us,
+            start_time=start,
+            end_time=start + self.window_us,
+        )(events)
+        flat = frames.reshape(-1)
+        index = np.flatnonzero(flat)
+        return SparseSample(index.astype(self.index_dtype), flat[index].astype(np.uint16))
+
+
+def to_dense(sample: SparseSample, binning: Binning) -> torch.Tensor:
+    """One sample as a float 0/1 tensor `[T, *frame_shape]` (for plots and inspection)."""
+    return SpikeCollate(binning.time_bins, binning.frame_shape)([(sample, 0)])[0][:, 0]
+
+
+@dataclasses.dataclass(frozen=True)
+class SpikeCollate:
+    """DataLoader collate: a list of (SparseSample, label) -> (spikes [T, B, ...], labels [B]).
+
+    Spikes are float32 0/1 (a position with several events is one spike, as lava-dl's NMNIST
+    input); labels int64.
+    """
+
+    time_bins: int
+    frame_shape: tuple[int, ...]
+
+    def __call__(self, batch: list[tuple[SparseSample, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scatter every sample's positions straight into one time-first batch tensor."""
+        n_batch = len(batch)
+        n_features = math.prod(self.frame_shape)
+        positions = []
+        for b, (sample, _) in enumerate(batch):
+            index = torch.from_numpy(np.asarray(sample.index, dtype=np.int64))
+            step, feature = index // n_features, index % n_features
+            positions.append(step * (n_batch * n_features) + b * n_features + feature)
+        # np.zeros gets pages the OS zeroes lazily (calloc): half the time of torch.zeros for an
+        # 89 MB N-MNIST batch (measured 50 vs 99 ms including one read of the batch).
+        spikes = torch.from_numpy(np.zeros(self.time_bins * n_batch * n_features, np.float32))
+        spikes[torch.cat(positions)] = 1.0
+        labels = torch.tensor([int(label) for _, label in batch], dtype=torch.int64)
+        return spikes.view(self.time_bins, n_batch, *self.frame_shape), labels

@@ -1,0 +1,196 @@
+"""On-disk cache of binned samples: one folder per (recordings, binning), memory-mapped.
+
+Why not tonic's `DiskCachedDataset` (measured by `benchmarks/bench_data.py --compare-tonic`
+on the 1,000 real N-MNIST recordings): it writes one HDF5 file per sample keyed by the sample's
+position only (a changed bin width or subset silently reuses stale files), writes in place (a
+crash leaves a truncated file), and storing the dense `ToFrame` output it needs several times
+the disk space and a per-file HDF5 open on every read. Here a cache folder holds the sparse
+positions and counts of every selected sample in two flat files plus offsets, named by a hash
+of everything that changes them, written under a temporary name and renamed; reading a sample
+is a slice of a memory map, so epochs after binning never touch the raw events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tonic
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from rouser.data.binning import Binning, SparseSample
+from rouser.data.errors import CorruptRecordingError
+from rouser.data.files import atomic_folder
+from rouser.data.readers import Recordings
+
+CACHE_FORMAT = 1  # bump when the binning or the file layout changes
+
+
+def cache_key(recordings: Recordings, binning: Binning, source: str) -> str:
+    """Hash of everything a binned sample depends on."""
+    payload = {
+        "format": CACHE_FORMAT,
+        "tonic": tonic.__version__,
+        "source": source,
+        "recordings": recordings.fingerprint(),
+        "binning": [
+            list(binning.sensor_size),
+            binning.time_bins,
+            binning.bin_us,
+            binning.spatial_dims,
+            list(binning.native_size),
+        ],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+
+class BinnedCache:
+    """Read-only view of one cache folder; memory maps are opened lazily in each process."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.meta = json.loads((self.folder / "meta.json").read_text())
+        self.offsets = np.load(self.folder / "offsets.npy")
+        self.labels = np.load(self.folder / "labels.npy")
+        self._arrays: tuple[np.ndarray, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Workers started by spawn reopen the maps instead of receiving copies."""
+        return self.__dict__ | {"_arrays": None}
+
+    def _open(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._arrays is None:
+            arrays = []
+            for name in ("index", "count"):
+                dtype = np.dtype(self.meta[f"{name}_dtype"])
+                path = self.folder / f"{name}.bin"
+                # np.memmap refuses empty files (a cache of samples without events)
+                size = path.stat().st_size
+                arrays.append(np.memmap(path, dtype, mode="r") if size else np.empty(0, dtype))
+            self._arrays = (arrays[0], arrays[1])
+        return self._arrays
+
+    def sample(self, position: int) -> SparseSample:
+        """The `position`-th cached sample (copies, so callers may modify them)."""
+        index, count = self._open()
+        start, stop = self.offsets[position], self.offsets[position + 1]
+        return SparseSample(np.array(index[start:stop]), np.array(count[start:stop]))
+
+    @property
+    def size_bytes(self) -> int:
+        """Disk space of the folder."""
+        return sum(path.stat().st_size for path in self.folder.iterdir())
+
+
+class _BinnedRecordings(Dataset):
+    """Recordings -> binned samples, for a DataLoader that spreads binning over workers.
+
+    A corrupt file is returned, not raised, so it reaches the caller as the same clear error
+    rather than as a DataLoader worker traceback.
+    """
+
+    def __init__(self, recordings: Recordings, binning: Binning) -> None:
+        self.recordings = recordings
+        self.binning = binning
+
+    def __len__(self) -> int:
+        return len(self.recordings)
+
+    def __getitem__(self, position: int) -> SparseSample | CorruptRecordingError:
+        try:
+            return self.binning(self.recordings.events(position))
+        except CorruptRecordingError as err:
+            return err
+
+
+def _as_is(item: Any) -> Any:
+    return item
+
+
+def load_or_build(
+    recordings: Recordings,
+    binning: Binning,
+    cache_dir: Path,
+    name: str,
+    source: str,
+    num_workers: int = 0,
+    progress: bool = True,
+) -> BinnedCache:
+    """The cache of these recordings under this binning: read if present, else built once."""
+    key = cache_key(recordings, binning, source)
+    folder = Path(cache_dir) / f"{name}-{len(recordings)}-{key}"
+    if (folder / "meta.json").is_file():
+        return BinnedCache(folder)
+    samples = DataLoader(
+        _BinnedRecordings(recordings, binning),
+        batch_size=None,
+        num_workers=num_workers,
+        collate_fn=_as_is,
+    )
+    offsets = np.zeros(len(recordings) + 1, dtype=np.int64)
+    # Counts saturate at 255: the spikes are count > 0, and one byte keeps the cache at 5 bytes
+    # per (bin, pixel) entry, the size of one raw N-MNIST event.
+    count_dtype = np.dtype(np.uint8)
+    with atomic_folder(folder) as temporary:
+        with (
+            (temporary / "index.bin").open("wb") as index_file,
+            (temporary / "count.bin").open("wb") as count_file,
+        ):
+            bar = tqdm(samples, total=len(recordings), desc=f"binning {name}", disable=not progress)
+            for position, sample in enumerate(bar):
+                if isinstance(sample, CorruptRecordingError):
+                    raise sample
+                index_file.write(sample.index.astype(binning.index_dtype).tobytes())
+                count_file.write(np.minimum(sample.count, 255).astype(count_dtype).tobytes())
+                offsets[position + 1] = offsets[position] + len(sample.index)
+        np.save(temporary / "offsets.npy", offsets)
+        np.save(temporary / "labels.npy", recordings.labels)
+        meta = {
+            "key": key,
+            "format": CACHE_FORMAT,
+            "name": name,
+            "source": source,
+            "samples": recordings.names,
+            "index_dtype": binning.index_dtype.str,
+            "count_dtype": count_dtype.str,
+            "time_bins": binning.time_bins,
+            "bin_us": binning.bin_us,
+            "frame_shape": list(binning.frame_shape),
+        }
+        (temporary / "meta.json").write_text(json.dumps(meta))
+    return BinnedCache(folder)
+
+
+class CachedSpikes(Dataset):
+    """Samples of a cache (a subset by position), optionally transformed after the cache.
+
+    Items are (SparseSample, label); `binning.SpikeCollate` turns a list of them into a
+    `[T, B, ...]` batch. Transforms (augmentation) run here, so the cache stays un-augmented.
+    """
+
+    def __init__(self, cache: BinnedCache, positions: np.ndarray | None = None, transform=None):
+        self.cache = cache
+        self.positions = np.arange(len(cache)) if positions is None else np.asarray(positions)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Labels of this subset, in order."""
+        return self.cache.labels[self.positions]
+
+    def __getitem__(self, item: int) -> tuple[SparseSample, int]:
+        position = int(self.positions[item])
+        sample = self.cache.sample(position)
+        if self.transform is not None:
+            sample = self.transform(sample)
+        return sample, int(self.cache.labels[position])

@@ -1,0 +1,203 @@
+"""`make_loaders`: a run's train and test DataLoaders, and the facts about its data.
+
+The one entry point the training code and the notebooks use. It finds the data (argument >
+`ROUSER_DATA` > `<repo>/data`), writes synthetic data first when the run asks for it, reads
+the recordings through tonic, bins and caches them once, and serves `[T, B, ...]` float 0/1
+batches from the cache.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from rouser.config import DATASETS, REPO_ROOT, RunConfig, check_choice
+from rouser.data.binning import Binning, SpikeCollate
+from rouser.data.cache import BinnedCache, CachedSpikes, load_or_build
+from rouser.data.dvs128 import DVSGesture
+from rouser.data.errors import CorruptRecordingError
+from rouser.data.nmnist import NMNIST, ShiftRotate
+from rouser.data.readers import OfflineFirst, Recordings, open_split
+from rouser.data.shd import SHD
+from rouser.data.synthetic import SYNTHETIC_SEED, ensure_synthetic
+
+READERS: dict[str, type[OfflineFirst]] = {"nmnist": NMNIST, "dvs128": DVSGesture, "shd": SHD}
+AUGMENTED = ("nmnist",)  # lava-dl's shift/rotation; the paper augments no other dataset
+HOLDOUT_FRACTION = 0.1
+# Fixed, not the run's seed: every run (method, seed, threshold) is scored on the same samples.
+HOLDOUT_SEED = 0
+# Synthetic sizes when a profile takes the whole dataset (train_subset/test_subset null).
+SYNTHETIC_DEFAULT_SIZES = (512, 128)
+
+
+def resolve_data_root(path: str | os.PathLike | None = None) -> Path:
+    """Where datasets live: `path`, else `$ROUSER_DATA`, else `<repo>/data`."""
+    return Path(path or os.environ.get("ROUSER_DATA") or REPO_ROOT / "data").expanduser()
+
+
+def resolve_cache_dir(root: Path, path: str | os.PathLike | None = None) -> Path:
+    """Where binned caches live: `path`, else `$ROUSER_CACHE`, else `<data root>/cache`."""
+    return Path(path or os.environ.get("ROUSER_CACHE") or root / "cache").expanduser()
+
+
+def binning_for(run: RunConfig) -> Binning:
+    """The run's binning on its dataset's sensor."""
+    reader = READERS[run.dataset]
+    return Binning(
+        sensor_size=tuple(run.sensor_size),
+        time_bins=run.time_bins,
+        bin_us=run.bin_us,
+        spatial_dims=reader.spatial_dims,
+        native_size=tuple(reader.sensor_size),
+    )
+
+
+def _holdout(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train positions, held-out positions): a seeded 10% (at least one) held out."""
+    if n < 2:
+        raise ValueError(f"cannot hold out a test set from {n} training recording(s); need >= 2")
+    order = np.random.default_rng(HOLDOUT_SEED).permutation(n)
+    n_held = max(1, round(HOLDOUT_FRACTION * n))
+    return np.sort(order[n_held:]), np.sort(order[:n_held])
+
+
+def _class_counts(labels: np.ndarray, n_classes: int, dataset: str, path: Path) -> list[int]:
+    if len(labels) and labels.max() >= n_classes:
+        raise CorruptRecordingError(
+            path, f"label {labels.max()} found, but {dataset} has n_classes={n_classes}"
+        )
+    return np.bincount(labels, minlength=n_classes).tolist()
+
+
+def make_loaders(
+    run: RunConfig,
+    data_root: str | os.PathLike | None = None,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    num_workers: int = 0,
+    progress: bool = True,
+) -> tuple[DataLoader, DataLoader, dict[str, Any]]:
+    """Train and test loaders of `run`'s dataset, and a JSON-able description of the data.
+
+    Batches are `(spikes, labels)`: float32 0/1 `[run.time_bins, B, *frame_shape]` and int64
+    `[B]`. The train loader shuffles with a generator seeded by `run.seed` and applies
+    N-MNIST's augmentation when `run.augment`; the test loader keeps sample order.
+
+    A dataset without a test split (like the 1,000 real N-MNIST training recordings) loads
+    without any download: a seeded 10% of the training recordings becomes the test set, with a
+    warning and `"test_split": "holdout"` in the description. tonic downloads a dataset only
+    when `download` and neither of its splits is on disk.
+
+    `num_workers` > 0 bins (first use) and batches in worker processes; on a GPU machine 4 is
+    a good start. Binned samples are cached under `cache_dir` (argument > `$ROUSER_CACHE` >
+    `<data root>/cache`).
+    """
+    check_choice("dataset", run.dataset, DATASETS)
+    root = resolve_data_root(data_root)
+    reader_cls = READERS[run.dataset]
+    if run.augment and run.dataset not in AUGMENTED:
+        raise ValueError(
+            f"augment=True is only defined for {list(AUGMENTED)} (lava-dl's NMNIST shift and "
+            f"rotation); set augment to false for dataset={run.dataset!r}"
+        )
+    binning = binning_for(run)
+    if run.synthetic:
+        source = "synthetic"
+        sizes = (run.train_subset or SYNTHETIC_DEFAULT_SIZES[0],
+                 run.test_subset or SYNTHETIC_DEFAULT_SIZES[1])  # fmt: skip
+        save_to = ensure_synthetic(
+            run.dataset, root / "synthetic" / run.dataset, *sizes, progress=progress
+        )
+        download = False
+    else:
+        source, save_to = "real", root
+
+    train_was_absent = not reader_cls.split_present(save_to, train=True)
+    train_reader = open_split(reader_cls, save_to, True, download)
+    test_reader = None
+    if reader_cls.split_present(save_to, train=False) or (download and train_was_absent):
+        test_reader = open_split(reader_cls, save_to, False, download)
+
+    caches = resolve_cache_dir(root, cache_dir)
+    name = f"{run.dataset}-{source}"
+
+    def cached(reader: OfflineFirst, limit: int | None, split: str) -> BinnedCache:
+        recordings = Recordings.first(reader, limit)
+        if not len(recordings):
+            raise CorruptRecordingError(
+                reader.expected_path(save_to, reader.train), "holds no recordings"
+            )
+        return load_or_build(
+            recordings, binning, caches, f"{name}-{split}", source, num_workers, progress
+        )
+
+    train_cache = cached(train_reader, run.train_subset, "train")
+    train_positions = np.arange(len(train_cache))
+    if test_reader is not None:
+        test_cache, test_positions, test_split = (
+            cached(test_reader, run.test_subset, "test"),
+            None,
+            "test",
+        )
+    else:
+        train_positions, held = _holdout(len(train_cache))
+        test_cache, test_positions, test_split = train_cache, held[: run.test_subset], "holdout"
+        warnings.warn(
+            f"{reader_cls.display_name} has no test split at "
+            f"{reader_cls.expected_path(save_to, train=False)}: testing on a seeded "
+            f"{HOLDOUT_FRACTION:.0%} of the training recordings ({len(test_positions)} held "
+            "out, not trained on)",
+            stacklevel=2,
+        )
+
+    transform = None
+    if run.augment:
+        transform = ShiftRotate(binning.frame_shape, seed=run.seed)
+    train_set = CachedSpikes(train_cache, train_positions, transform)
+    test_set = CachedSpikes(test_cache, test_positions)
+    collate = SpikeCollate(binning.time_bins, binning.frame_shape)
+    common = {
+        "batch_size": run.batch_size,
+        "collate_fn": collate,
+        "num_workers": num_workers,
+        "persistent_workers": num_workers > 0,
+    }
+    train_loader = DataLoader(
+        train_set, shuffle=True, generator=torch.Generator().manual_seed(run.seed), **common
+    )
+    test_loader = DataLoader(test_set, shuffle=False, **common)
+
+    location = Path(train_reader.location_on_system)
+    info = {
+        "dataset": run.dataset,
+        "source": source,
+        "root": str(root),
+        "location": str(location),
+        "n_train": len(train_set),
+        "n_test": len(test_set),
+        "test_split": test_split,
+        "time_bins": run.time_bins,
+        "bin_us": run.bin_us,
+        "sensor_size": list(binning.sensor_size),
+        "frame_shape": list(binning.frame_shape),
+        "augment": bool(run.augment),
+        "train_subset": run.train_subset,
+        "test_subset": run.test_subset,
+        "train_class_counts": _class_counts(train_set.labels, run.n_classes, run.dataset, location),
+        "test_class_counts": _class_counts(test_set.labels, run.n_classes, run.dataset, location),
+        "holdout": (
+            {"fraction": HOLDOUT_FRACTION, "seed": HOLDOUT_SEED}
+            if test_split == "holdout"
+            else None
+        ),
+        "synthetic_seed": SYNTHETIC_SEED if run.synthetic else None,
+        "cache": {"train": str(train_cache.folder), "test": str(test_cache.folder)},
+    }
+    return train_loader, test_loader, info

@@ -1,0 +1,117 @@
+"""N-MNIST: tonic's reader with sample ids, truncation checks, and lava-dl's augmentation.
+
+Real files are `NMNIST/Train/<digit>/<id>.bin` (5 bytes per event), where `<id>` is the MNIST
+sample index: subsets take the lowest ids, so NMNIST-1k is ids 00001-01000, exactly the 1,000
+real recordings in `../shared/data`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import tonic
+from torch.utils.data import get_worker_info
+
+from rouser.data.binning import SparseSample
+from rouser.data.errors import CorruptRecordingError
+from rouser.data.readers import OfflineFirst
+
+EVENT_BYTES = 5  # x, y, polarity bit + 23-bit microsecond timestamp
+
+
+class NMNIST(OfflineFirst, tonic.datasets.NMNIST):
+    """tonic's N-MNIST reader that also loads a partial folder offline (see `OfflineFirst`)."""
+
+    display_name = "N-MNIST"
+    layout = (
+        "NMNIST/Train/<digit>/<id>.bin and NMNIST/Test/<digit>/<id>.bin, each recording in "
+        "the 5-byte N-MNIST event format (x, y, polarity, 23-bit microsecond timestamp)"
+    )
+    source = (
+        "https://www.garrickorchard.com/datasets/n-mnist (Mendeley Data doi:10.17632/468j46mzdv.1, "
+        "train.zip and test.zip; tonic.datasets.NMNIST downloads them)"
+    )
+    suffix = ".bin"
+    spatial_dims = 2
+
+    @classmethod
+    def split_path(cls, location: Path, train: bool) -> Path:
+        """`Train/` or `Test/` under `NMNIST/`."""
+        return location / (cls.train_folder if train else cls.test_folder)
+
+    def sample_key(self, index: int) -> int:
+        """The MNIST sample id in the file name."""
+        stem = Path(self.data[index]).stem
+        if not stem.isdigit():
+            raise CorruptRecordingError(
+                self.data[index], "file name is not an N-MNIST sample id (expected NNNNN.bin)"
+            )
+        return int(stem)
+
+    def check_file(self, index: int) -> None:
+        """tonic splits the bytes into 5 columns; a truncated file would misalign them."""
+        super().check_file(index)
+        path = self.recording_path(index)
+        size = path.stat().st_size
+        if size % EVENT_BYTES:
+            raise CorruptRecordingError(
+                path,
+                f"{size} bytes is not a whole number of {EVENT_BYTES}-byte events: the file is "
+                "truncated or not an N-MNIST recording",
+            )
+
+
+@dataclasses.dataclass
+class ShiftRotate:
+    """Training augmentation of lava-dl's NMNIST tutorial, on a cached binned sample.
+
+    Every sample gets a random integer shift of at most `max_shift` pixels in x and y and a
+    rotation of at most `max_degrees` about the sensor centre; pixels leaving the sensor are
+    dropped. lava-dl applies this to events before binning (its code draws shifts in [-4, 3]
+    and angles within +-5 degrees about pixel (0, 0)); binning does not move events, so
+    transforming the binned positions is the same map, and it lets the cache keep the
+    un-augmented sample. tonic has no rigid shift/rotation transform, hence this class.
+
+    Random numbers: in the main process a generator seeded with `seed`; in a DataLoader worker
+    one seeded with the worker's seed, which the DataLoader derives from its own seeded
+    generator, so augmented epochs are reproducible for a fixed `num_workers`.
+    """
+
+    frame_shape: tuple[int, int, int]  # (P, H, W)
+    seed: int
+    max_shift: int = 4
+    max_degrees: float = 10.0
+    _rng: np.random.Generator | None = dataclasses.field(default=None, init=False, repr=False)
+    _rng_owner: int | None = dataclasses.field(default=None, init=False, repr=False)
+
+    def generator(self) -> np.random.Generator:
+        """This process's generator (see the class docstring)."""
+        info = get_worker_info()
+        owner = None if info is None else info.seed
+        if self._rng is None or owner != self._rng_owner:
+            self._rng = np.random.default_rng(self.seed if info is None else info.seed)
+            self._rng_owner = owner
+        return self._rng
+
+    def __call__(self, sample: SparseSample) -> SparseSample:
+        """A shifted and rotated copy of `sample` (same time bins and polarities)."""
+        polarities, height, width = self.frame_shape
+        plane = height * width
+        n_features = polarities * plane
+        rng = self.generator()
+        dx, dy = rng.integers(-self.max_shift, self.max_shift + 1, size=2)
+        angle = math.radians(rng.uniform(-self.max_degrees, self.max_degrees))
+        index = sample.index.astype(np.int64)
+        step, feature = np.divmod(index, n_features)
+        polarity, pixel = np.divmod(feature, plane)
+        y, x = np.divmod(pixel, width)
+        cx, cy = (width - 1) / 2, (height - 1) / 2
+        cos, sin = math.cos(angle), math.sin(angle)
+        new_x = np.rint(cos * (x - cx) - sin * (y - cy) + cx + dx).astype(np.int64)
+        new_y = np.rint(sin * (x - cx) + cos * (y - cy) + cy + dy).astype(np.int64)
+        keep = (new_x >= 0) & (new_x < width) & (new_y >= 0) & (new_y < height)
+        moved = step * n_features + polarity * plane + new_y * width + new_x
+        return SparseSample(moved[keep].astype(sample.index.dtype), sample.count[keep])
