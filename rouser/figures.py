@@ -238,9 +238,11 @@ def table1(records: pd.DataFrame, paper: dict | None = None) -> pd.DataFrame:
         for method in _method_order(runs.loc[runs["config.dataset"] == dataset, "config.method"]):
             group = runs[(runs["config.dataset"] == dataset) & (runs["config.method"] == method)]
             accuracy = group["summary.final_test_accuracy"] * 100
-            sd = accuracy.std() if len(accuracy) > 1 else 0.0
+            sd = accuracy.std()  # NaN for one seed: no spread is known, none is shown
             non_convergent = int((group["status"] == "non-convergent").sum())
-            ours = f"{accuracy.mean():.2f} ± {sd:.2f}"
+            ours = (
+                f"{accuracy.mean():.2f} ± {sd:.2f}" if len(group) > 1 else f"{accuracy.mean():.2f}"
+            )
             if non_convergent == len(group):
                 ours = f"did not converge ({ours})"
             elif non_convergent:
@@ -271,6 +273,8 @@ def table1(records: pd.DataFrame, paper: dict | None = None) -> pd.DataFrame:
         "Table I: top-1 test accuracy (%), mean ± sd over seeds, beside the paper's. "
         + _provenance(records)
     )
+    # numbers for code and CSV; the displayed table shows them once, as text
+    table.attrs["hidden_columns"] = ["ours mean", "ours sd", "paper", "non-convergent seeds"]
     return table
 
 
@@ -695,35 +699,36 @@ class Result:
     name: str
     profile: str
     output: Figure | pd.DataFrame | None
+    runs_dir: Path | None = None
     missing: list[str] = field(default_factory=list)
     unfinished: dict[str, str] = field(default_factory=dict)
     paths: list[Path] = field(default_factory=list)
 
     @property
     def message(self) -> str:
-        """Markdown naming the runs not drawn and the command that makes them ('' if none)."""
+        """Markdown naming the runs not drawn and what to do about them ('' if none)."""
         if not self.missing and not self.unfinished:
             return ""
-        lines = [f"**{RESULTS[self.name].title} (profile `{self.profile}`) is incomplete.**", ""]
+        title = f"{RESULTS[self.name].title} (profile `{self.profile}`)"
+        if self.output is None:
+            lines = [f"**{title}: none of its runs has a finished record yet; nothing to draw.**"]
+        else:
+            lines = [f"**{title} is incomplete: it shows only the runs that are there.**"]
         if self.missing:
-            lines.append(
-                f"{len(self.missing)} run(s) have no record yet: "
-                + ", ".join(f"`{r}`" for r in self.missing)
-                + "."
-            )
-        if self.unfinished:
-            lines.append(
-                "Not drawn, not finished: "
-                + ", ".join(f"`{r}` ({s})" for r, s in self.unfinished.items())
-                + "."
-            )
-        lines += [
-            "",
-            f"Make them from the repository root with `snakemake --cores 2 --config profile={self.profile}` "
-            "(runs that have a record are not recomputed), then run this notebook again.",
-        ]
-        if self.output is not None:
-            lines.append("The result below shows only the runs that are there.")
+            listed = ", ".join(f"`{run_id}`" for run_id in self.missing)
+            lines += [
+                "",
+                f"{len(self.missing)} run(s) have no record in `{self.runs_dir}` yet: {listed}. "
+                "Make them from the repository root with "
+                f"`snakemake --cores 2 --config profile={self.profile}` (runs that have a record "
+                "are not recomputed), then run this notebook again.",
+            ]
+        for run_id, status in self.unfinished.items():
+            advice = {
+                "failed": "its record's `error` says why; remove the record to train it again",
+                "running": "not finished yet (or interrupted: training again resumes it)",
+            }.get(status, "not finished")
+            lines += ["", f"`{run_id}` is {status}: {advice}."]
         return "\n".join(lines)
 
     def _ipython_display_(self) -> None:
@@ -737,10 +742,11 @@ class Result:
                 self.output.savefig(buffer, format="svg", metadata=_METADATA["svg"])
             display(SVG(buffer.getvalue()))
         elif isinstance(self.output, pd.DataFrame):
-            styled = self.output.style.set_caption(self.output.attrs.get("title", "")).hide(
-                axis="index"
-            )
-            display(styled.format(precision=2))
+            table = self.output
+            styled = table.style.set_uuid(self.name)  # stable HTML ids: reproducible pages
+            styled = styled.set_caption(table.attrs.get("title", "")).hide(axis="index")
+            styled = styled.hide(table.attrs.get("hidden_columns", []), axis="columns")
+            display(styled.format(precision=2, na_rep="-"))
 
 
 @dataclass(frozen=True)
@@ -769,7 +775,7 @@ def experiment_records(
     check_choice("name", name, list(RESULTS))
     runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
     wanted = [run.run_id for run in experiment_runs(name, profile, config)]
-    missing = {run.run_id for run in missing_runs(name, profile, runs_dir)}
+    missing = {run.run_id for run in missing_runs(name, profile, runs_dir, config)}
     present = [run_id for run_id in wanted if run_id not in missing]
     records = (
         load_records([record_path(run_id, runs_dir) for run_id in present])
@@ -803,10 +809,10 @@ def render(
         return Result(
             name, profile, output, paths=save(output, "table2_hyperparameters", figures_dir)
         )
+    runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
     records, missing, unfinished = experiment_records(name, profile, runs_dir, config)
     if records.empty:
-        return Result(name, profile, None, missing, unfinished)
+        return Result(name, profile, None, runs_dir, missing, unfinished)
     output = RESULTS[name].draw(records)
-    return Result(
-        name, profile, output, missing, unfinished, save(output, RESULTS[name].file, figures_dir)
-    )
+    paths = save(output, RESULTS[name].file, figures_dir)
+    return Result(name, profile, output, runs_dir, missing, unfinished, paths)

@@ -15,11 +15,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from matplotlib.figure import Figure
+from test_train import CHANNELS, CLASSES, STEPS, toy_loaders
 
 from rouser import figures
-from rouser.config import resolve_run
+from rouser.config import deep_merge, load_config, resolve_run
+from rouser.experiments import experiment_runs
 from rouser.records import load_records, record_path, write_record
+from rouser.train import train
 
 PAPER_MD = Path(__file__).resolve().parents[2] / "shared" / "paper.md"
 QUANTILES = ("min", "q05", "q25", "q50", "q75", "q95", "max")
@@ -227,8 +231,6 @@ def test_table2_compares_config_with_paper(paper):
     assert len(settings) == 7 and settings["matches paper"].all()
     assert table["matches paper"].isna().sum() == len(table) - 7  # code, not settings: no claim
     assert len(table) == len(paper["table2"]["rows"])
-    from rouser.config import deep_merge, load_config
-
     changed = deep_merge(load_config(), {"neuron": {"threshold": 0.5}})
     table = figures.table2("cpu", config=changed, paper=paper).set_index("symbol")
     assert not table.loc["Th_init", "matches paper"] and table.loc["Th_init", "ours"] == 0.5
@@ -382,14 +384,13 @@ def test_save_writes_vector_files_atomically_and_reproducibly(tmp_path, table1_r
 
 
 def test_render_lists_missing_runs_and_draws_what_is_there(tmp_path):
-    from rouser.experiments import experiment_runs
-
     runs = experiment_runs("fig3", "smoke")
     written = runs[: math.ceil(len(runs) / 2)]
     write_runs(tmp_path / "runs", written)
     result = figures.render("fig3", "smoke", tmp_path / "runs", tmp_path / "figs")
     absent = [r.run_id for r in runs if r not in written]
-    assert result.missing == absent
+    assert absent and result.missing == absent
+    assert "incomplete: it shows only the runs that are there" in result.message
     for run_id in absent:
         assert f"`{run_id}`" in result.message
     assert "snakemake --cores 2 --config profile=smoke" in result.message
@@ -397,14 +398,65 @@ def test_render_lists_missing_runs_and_draws_what_is_there(tmp_path):
     assert [p.name for p in result.paths] == ["fig3_weight_change.svg", "fig3_weight_change.pdf"]
 
 
+def test_render_reports_unfinished_runs_and_skips_them(tmp_path):
+    baseline, rouser = experiment_runs("fig3", "smoke")
+    write_runs(tmp_path, [baseline], status="failed")
+    write_runs(tmp_path, [rouser], status="running")
+    result = figures.render("fig3", "smoke", tmp_path, tmp_path / "figs")
+    assert result.output is None and result.missing == []
+    assert result.unfinished == {baseline.run_id: "failed", rouser.run_id: "running"}
+    assert f"`{baseline.run_id}` is failed: its record's `error` says why" in result.message
+
+
 def test_render_without_any_run_shows_only_the_message(tmp_path):
     result = figures.render("fig2", "smoke", tmp_path / "empty", tmp_path / "figs")
     assert result.output is None and result.paths == []
-    assert "Fig. 2 (profile `smoke`) is incomplete" in result.message
+    assert "Fig. 2 (profile `smoke`): none of its runs has a finished record yet" in result.message
+    assert len(result.missing) == len(experiment_runs("fig2", "smoke"))
+    assert str(tmp_path / "empty") in result.message
     assert not (tmp_path / "figs").exists()
+    with pytest.raises(ValueError, match=r"name='fig7'.*'table2'"):
+        figures.render("fig7")
 
 
 def test_render_table2_needs_no_runs(tmp_path):
     result = figures.render("table2", "cpu", figures_dir=tmp_path)
     assert result.message == "" and result.output["matches paper"].any()
     assert (tmp_path / "table2_hyperparameters.csv").is_file()
+
+
+# ---------------------------------------------------------------------------- real training
+
+
+def test_figures_from_really_trained_tiny_runs(tmp_path, monkeypatch):
+    """Train Table I's smoke NMNIST runs at toy size, then draw every NMNIST view from them.
+
+    This checks the figures against records that `rouser.train` really writes (keys, layers,
+    statuses), not only against the records built above.
+    """
+    torch.set_num_threads(1)
+    config = deep_merge(load_config(), {"profiles": {"smoke": {
+        "epochs": {"nmnist": 2},
+        "training": {"lr_w": 0.01, "lr_th": 0.01},
+        "datasets": {"nmnist": {"sensor_size": [CHANNELS, 1, 1], "hidden": [10, 10], "n_classes": CLASSES, "time_bins": STEPS}},
+    }}})  # fmt: skip
+    runs = experiment_runs("fig3", "smoke", config)
+    for run in runs:
+        train(run, tmp_path / "runs", device="cpu", loaders=toy_loaders(run.seed), progress=False)
+    for name in ("fig3", "fig4", "fig5", "thresholds"):
+        result = figures.render(name, "smoke", tmp_path / "runs", tmp_path / "figs", config)
+        assert result.message == "" and isinstance(result.output, Figure), name
+    thresholds_fig = figures.render("thresholds", "smoke", tmp_path / "runs", None, config)
+    assert [ax.get_title() for ax in thresholds_fig.output.axes] == [
+        "layer 1",
+        "layer 2",
+        "layer 3 (output)",
+    ]
+    table = figures.render("table1", "smoke", tmp_path / "runs", tmp_path / "figs", config)
+    assert len(table.missing) == 4  # DVS128 and SHD were not trained
+    records = load_records(tmp_path / "runs")
+    finals = records.sort_values("epoch").groupby("config.method")["test_accuracy"].last() * 100
+    assert table.output.set_index("method")["ours mean"].to_dict() == pytest.approx(
+        {"baseline": finals["baseline"], "Rouser": finals["rouser"]}
+    )
+    assert (tmp_path / "figs" / "table1_accuracy.csv").is_file()
