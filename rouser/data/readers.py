@@ -73,13 +73,16 @@ class OfflineFirst(abc.ABC):
         if not self.allow_download:
             why = f"the folder holds no {self.suffix} files" if expected.is_dir() else "absent"
             raise DatasetNotFoundError(self.display_name, expected, self.layout, self.source, why)
-        archive = Path(self.location_on_system) / self.filename
-        existed = archive.exists()
+        location = Path(self.location_on_system)
+        archive = location / self.filename
+        existed = archive.exists(), location.exists()
         try:
             super().download()
         except Exception as err:  # urllib, zipfile, tarfile and md5 failures alike
-            if not existed:
+            if not existed[0]:
                 archive.unlink(missing_ok=True)
+            if not existed[1] and not any(location.iterdir()):
+                location.rmdir()  # tonic created the folder before connecting
             why = f"download of {self.url} failed: {type(err).__name__}: {err}"
             raise DatasetNotFoundError(
                 self.display_name, expected, self.layout, self.source, why
