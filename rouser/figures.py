@@ -83,6 +83,12 @@ def _layers(records: pd.DataFrame, prefix: str, suffix: str = "") -> list[str]:
     return sorted(names, key=lambda name: int(name.removeprefix("layer")))
 
 
+def _layer_label(layer: str, layers: list[str]) -> str:
+    """'layer 2', or 'layer 3 (output)' for the last of `layers` (Fig. 5 and thresholds)."""
+    label = layer.replace("layer", "layer ")
+    return f"{label} (output)" if layer == layers[-1] else label
+
+
 def _provenance(records: pd.DataFrame) -> str:
     """'profile smoke, synthetic data': what every title must say about where its numbers are from."""
     profiles = ", ".join(sorted(records["config.profile"].dropna().unique()))
@@ -542,7 +548,7 @@ def fig5_spike_rates(
                 stats.index.to_numpy(),
                 stats,
                 colors[layer],
-                f"ours: {layer.replace('layer', 'layer ')}",
+                f"ours: {_layer_label(layer, layers)}",
                 marker=".",
             )
             if layer in finals:
@@ -551,7 +557,7 @@ def fig5_spike_rates(
                     finals[layer],
                     colors[layer],
                     f"epoch {reference['epochs']}",
-                    layer.replace("layer", "layer "),
+                    _layer_label(layer, layers),
                 )
         ax.set(ylabel="spike rate (% of time steps)", title=METHOD_LABELS[method])
         _epoch_axis(ax)
@@ -646,8 +652,7 @@ def thresholds(records: pd.DataFrame, dataset: str = "nmnist", method: str = "ro
         ax.plot(epochs, means["max"], color=color, ls=":", lw=1)
         for th_init in rows["config.threshold"].unique():
             ax.axhline(th_init, color="0.4", ls="--", lw=1, label="Th_init")
-        name = layer.replace("layer", "layer ")
-        ax.set(ylabel="threshold", title=name if layer != layers[-1] else f"{name} (output)")
+        ax.set(ylabel="threshold", title=_layer_label(layer, layers))
         _epoch_axis(ax)
     return _finish(
         figure,
@@ -719,9 +724,8 @@ class Result:
             lines += [
                 "",
                 f"{len(self.missing)} run(s) have no record in `{self.runs_dir}` yet: {listed}. "
-                "Make them from the repository root with "
-                f"`snakemake --cores 2 --config profile={self.profile}` (runs that have a record "
-                "are not recomputed), then run this notebook again.",
+                f"Train them from the repository root with `{self.command}` (runs that have a "
+                "record are not recomputed), then run this notebook again.",
             ]
         for run_id, status in self.unfinished.items():
             advice = {
@@ -730,6 +734,14 @@ class Result:
             }.get(status, "not finished")
             lines += ["", f"`{run_id}` is {status}: {advice}."]
         return "\n".join(lines)
+
+    @property
+    def command(self) -> str:
+        """The workflow command that trains this profile's runs into `runs_dir`."""
+        command = f"snakemake --cores 2 --config profile={self.profile}"
+        if self.runs_dir is not None and self.runs_dir.resolve() != default_runs_dir().resolve():
+            command += f" runs_dir={self.runs_dir}"
+        return command + " runs"
 
     def _ipython_display_(self) -> None:
         from IPython.display import SVG, Markdown, display

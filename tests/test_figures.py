@@ -309,11 +309,12 @@ def test_fig5_lines_are_the_spike_rates_and_paper_levels_are_drawn(tmp_path, pap
     fig = figures.fig5_spike_rates(records_of(tmp_path, table1_runs), paper=paper)
     ax_baseline, ax_rouser = fig.axes
     assert ax_rouser.get_title() == "Rouser"
-    line = labelled(ax_rouser, "ours: layer 3")
+    line = labelled(ax_rouser, "ours: layer 3 (output)")
     np.testing.assert_allclose(
         line.get_ydata(), [(0.15 + 0.001 * e + 0.001) * 100 for e in range(6)]
     )
     level = labelled(ax_baseline, "paper (≈, epoch 25): layer 2")
+    assert labelled(ax_baseline, "paper (≈, epoch 25): layer 3 (output)").get_ydata()[0] == 5
     assert list(level.get_ydata()) == [68, 68]
     ranges = [p for p in ax_rouser.patches if p.get_label() == "paper (≈ range, epoch 25): layer 1"]
     assert len(ranges) == 1 and ranges[0].get_hatch() == figures.PAPER_HATCH
@@ -393,7 +394,8 @@ def test_render_lists_missing_runs_and_draws_what_is_there(tmp_path):
     assert "incomplete: it shows only the runs that are there" in result.message
     for run_id in absent:
         assert f"`{run_id}`" in result.message
-    assert "snakemake --cores 2 --config profile=smoke" in result.message
+    command = f"snakemake --cores 2 --config profile=smoke runs_dir={tmp_path / 'runs'} runs"
+    assert f"`{command}`" in result.message
     assert isinstance(result.output, Figure)
     assert [p.name for p in result.paths] == ["fig3_weight_change.svg", "fig3_weight_change.pdf"]
 
