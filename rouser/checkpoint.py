@@ -1,9 +1,14 @@
 """Checkpoints of a run: everything needed to continue it as if it had never stopped.
 
 A checkpoint holds the model, the optimizer, W_0, the history and every random stream the
-run draws from (torch, CUDA, numpy, python, and the data-order generators of the loaders).
+run draws from: torch, CUDA, numpy, python, the data-order generators of the loaders, and
+the private state of a dataset that has one (an augmentation generator), which a dataset
+exposes the torch way, `state_dict()` / `load_state_dict()` (as torchdata's `Stateful`).
 Restoring all of them is what makes a resumed run's history identical to an uninterrupted
 one. Files are written atomically and read with `weights_only=True` (no arbitrary pickles).
+
+Exactness needs the random state to live in this process: with persistent DataLoader
+workers, each worker's generators are out of reach (`make_loaders` defaults to none).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from rouser.config import RunConfig
 from rouser.records import atomic_write
 
 Loaders = tuple[DataLoader, DataLoader, dict]
+# What must match for a checkpoint to continue on this data; paths may move (data root, cache).
+DATA_IDENTITY = ("dataset", "source", "n_train", "n_test", "test_split", "time_bins", "bin_us")
 
 
 def _loader_generators(loaders: Loaders) -> list[torch.Generator]:
@@ -31,6 +38,26 @@ def _loader_generators(loaders: Loaders) -> list[torch.Generator]:
     return list(found.values())
 
 
+def _stateful_datasets(loaders: Loaders) -> list:
+    """The loaders' datasets that expose their own random state (`state_dict`)."""
+    return [
+        loader.dataset
+        for loader in loaders[:2]
+        if callable(getattr(loader.dataset, "state_dict", None))
+        and callable(getattr(loader.dataset, "load_state_dict", None))
+    ]
+
+
+def _restore_each(kind: str, targets: list, saved: list, restore: str) -> None:
+    if len(targets) != len(saved):
+        raise ValueError(
+            f"the checkpoint saved {len(saved)} {kind} but the loaders have {len(targets)}; "
+            "resume with the loaders the run started with"
+        )
+    for target, state in zip(targets, saved, strict=True):
+        getattr(target, restore)(state)
+
+
 def rng_state(loaders: Loaders) -> dict:
     """Every random stream a run draws from, in a form `torch.load(weights_only=True)` reads."""
     name, keys, position, has_gauss, gauss = np.random.get_state()
@@ -40,6 +67,7 @@ def rng_state(loaders: Loaders) -> dict:
         "numpy": [name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss],
         "python": random.getstate(),
         "loaders": [generator.get_state() for generator in _loader_generators(loaders)],
+        "datasets": [dataset.state_dict() for dataset in _stateful_datasets(loaders)],
     }
 
 
@@ -51,14 +79,12 @@ def set_rng_state(state: dict, loaders: Loaders) -> None:
     name, keys, position, has_gauss, gauss = state["numpy"]
     np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
     random.setstate(state["python"])
-    generators = _loader_generators(loaders)
-    if len(generators) != len(state["loaders"]):
-        raise ValueError(
-            f"the checkpoint saved {len(state['loaders'])} data-order generators but the "
-            f"loaders have {len(generators)}; resume with the loaders the run started with"
-        )
-    for generator, saved in zip(generators, state["loaders"], strict=True):
-        generator.set_state(saved)
+    _restore_each(
+        "data-order generators", _loader_generators(loaders), state["loaders"], "set_state"
+    )
+    _restore_each(
+        "dataset states", _stateful_datasets(loaders), state["datasets"], "load_state_dict"
+    )
 
 
 def save_checkpoint(path: Path, checkpoint: dict) -> None:
@@ -75,10 +101,7 @@ def load_checkpoint(path: Path, run: RunConfig, data: dict) -> dict:
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     if checkpoint["config"] != run.to_dict():
         raise ValueError(f"checkpoint {path} was written for another config; delete it")
-    same_data = {k: v for k, v in checkpoint["data"].items() if k != "root"} == {
-        k: v for k, v in data.items() if k != "root"
-    }
-    if not same_data:
+    if any(checkpoint["data"].get(key) != data.get(key) for key in DATA_IDENTITY):
         raise ValueError(
             f"checkpoint {path} was trained on other data ({checkpoint['data']}, now {data}); "
             "pass resume=False to start the run again"

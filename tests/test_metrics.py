@@ -41,7 +41,10 @@ def test_activity_meter_equals_hand_count_over_two_batches():
     # Neuron 2 never fires for any input: 1 of 3.
     assert result["never_firing"] == {"layer1": pytest.approx(1 / 3)}
     # Hidden: 3 spikes over 3 inputs x 2 steps x 3 neurons = 18 slots; output: 3 of 12.
-    assert result["spike_rate"] == {"layer1": pytest.approx(3 / 18), "layer2": pytest.approx(3 / 12)}
+    assert result["spike_rate"] == {
+        "layer1": pytest.approx(3 / 18),
+        "layer2": pytest.approx(3 / 12),
+    }
 
 
 def test_activity_meter_rejects_misuse():
@@ -77,8 +80,9 @@ def test_evaluate_on_hand_wired_network_equals_hand_count():
     labels = torch.tensor([0, 1, 1])
     run = resolve_run("shd", "baseline", "smoke", true_rate=0.2, false_rate=0.0)
     meter = ActivityMeter()
-    accuracy, loss = evaluate(model, [(x[:, :2], labels[:2]), (x[:, 2:], labels[2:])], run,
-                              torch.device("cpu"), meter)
+    accuracy, loss = evaluate(
+        model, [(x[:, :2], labels[:2]), (x[:, 2:], labels[2:])], run, torch.device("cpu"), meter
+    )
     result = meter.result()
     # Hidden dead per input: a -> {1, 2} dead (2/3), b -> {0, 2} (2/3), c -> all (1).
     assert result["dead_neurons"]["layer1"] == pytest.approx((2 / 3 + 2 / 3 + 1) / 3)

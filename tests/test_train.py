@@ -6,9 +6,10 @@ of its own group of input channels), so the whole file runs in seconds on one co
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 import rouser.train as train_module
 from rouser.config import resolve_run
@@ -38,16 +39,44 @@ def toy_dataset(n: int, seed: int) -> TensorDataset:
     return TensorDataset(spikes, labels)
 
 
+class Jittered(Dataset):
+    """Augmentation with a private generator that persists across epochs (like NMNIST's
+    shift/rotation): each item drops a random 20% of its spikes. Exposes its state the
+    torch way, so a checkpoint can carry it."""
+
+    def __init__(self, base: TensorDataset, seed: int) -> None:
+        self.base, self.rng = base, np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        spikes, label = self.base[index]
+        keep = torch.from_numpy(self.rng.random(spikes.shape) >= 0.2)
+        return spikes * keep, label
+
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+
+
 def time_first(batch: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
     spikes, labels = zip(*batch, strict=True)
     return torch.stack(spikes).transpose(0, 1), torch.stack(labels)
 
 
-def toy_loaders(seed: int = 0, n_train: int = 48, n_test: int = 24):
+def toy_loaders(seed: int = 0, n_train: int = 48, n_test: int = 24, augment: bool = False):
     """(train, test, info) as `make_loaders` returns them: [T, B, N] float spikes, int64 labels."""
     order = torch.Generator().manual_seed(seed)
+    train_set = toy_dataset(n_train, 1)
     train_loader = DataLoader(
-        toy_dataset(n_train, 1), batch_size=8, shuffle=True, generator=order, collate_fn=time_first
+        Jittered(train_set, seed) if augment else train_set,
+        batch_size=8,
+        shuffle=True,
+        generator=order,
+        collate_fn=time_first,
     )
     test_loader = DataLoader(toy_dataset(n_test, 2), batch_size=8, collate_fn=time_first)
     info = {
@@ -125,9 +154,11 @@ def test_learns_and_only_rouser_moves_thresholds(tmp_path):
         assert baseline_last["min"] == baseline_last["max"] == 1.25
 
 
-def test_resume_after_interruption_gives_identical_history(tmp_path, monkeypatch):
+@pytest.mark.parametrize("augment", [False, True])
+def test_resume_after_interruption_gives_identical_history(tmp_path, monkeypatch, augment):
     run = toy_run()
-    uninterrupted = train(run, tmp_path / "full", "cpu", loaders=toy_loaders(), progress=False)
+    loaders = toy_loaders(augment=augment)
+    uninterrupted = train(run, tmp_path / "full", "cpu", loaders=loaders, progress=False)
     saves = []
     real_save = train_module.save_checkpoint
 
@@ -139,12 +170,14 @@ def test_resume_after_interruption_gives_identical_history(tmp_path, monkeypatch
 
     monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        train(run, tmp_path / "cut", "cpu", loaders=toy_loaders(), progress=False)
+        train(run, tmp_path / "cut", "cpu", loaders=toy_loaders(augment=augment), progress=False)
     broken = read_record(record_path(run, tmp_path / "cut"))
     assert broken["status"] == "failed" and broken["error"].startswith("KeyboardInterrupt")
     assert [entry["epoch"] for entry in broken["history"]] == [0, 1]
     monkeypatch.setattr(train_module, "save_checkpoint", real_save)
-    resumed = train(run, tmp_path / "cut", "cpu", loaders=toy_loaders(), progress=False)
+    resumed = train(
+        run, tmp_path / "cut", "cpu", loaders=toy_loaders(augment=augment), progress=False
+    )
     assert resumed["status"] == "finished" and resumed["error"] is None
     assert resumed["started"] == broken["started"]
     assert untimed(resumed["history"]) == untimed(uninterrupted["history"])
@@ -219,7 +252,10 @@ def test_run_at_chance_is_non_convergent_not_a_crash(tmp_path):
 
 def test_rouser_with_zero_threshold_rate_equals_baseline(tmp_path):
     """Same seed, same initial weights; lr_Th = 0 must reproduce the baseline bit for bit."""
-    runs = {"rouser": toy_run("rouser", lr_th=0.0, epochs=2), "baseline": toy_run("baseline", epochs=2)}
+    runs = {
+        "rouser": toy_run("rouser", lr_th=0.0, epochs=2),
+        "baseline": toy_run("baseline", epochs=2),
+    }
     records, weights = {}, {}
     for method, run in runs.items():
         records[method] = train(run, tmp_path, "cpu", loaders=toy_loaders(), progress=False)
