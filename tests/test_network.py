@@ -9,6 +9,7 @@ import torch
 
 from rouser.loss import predict, spike_rate_loss, target_rates
 from rouser.network import build_network
+from rouser.sparse_input import sparse_input_linear
 
 
 def test_network_flattens_each_step_and_returns_every_layer() -> None:
@@ -60,3 +61,33 @@ def test_prediction_is_the_output_with_most_spikes() -> None:
 def test_loss_rejects_mismatched_shapes() -> None:
     with pytest.raises(ValueError, match="expected output spikes"):
         spike_rate_loss(torch.zeros(5, 3, 4), torch.zeros(2, dtype=torch.long))
+
+
+def test_sparse_first_layer_equals_the_dense_product_and_weight_gradient() -> None:
+    generator = torch.Generator().manual_seed(0)
+    x = (torch.rand(30, 4, 50, generator=generator) < 0.05).float()
+    x[3] = 0.0  # an empty time step
+    x[5, 1, 7] = 3.0  # a bin holding several events
+    weight = torch.randn(20, 50, generator=generator, requires_grad=True)
+    grad_out = torch.randn(30, 4, 20, generator=generator)
+    dense = x @ weight.t()
+    (dense_grad,) = torch.autograd.grad(dense, weight, grad_out)
+    sparse = sparse_input_linear(x, weight)
+    (sparse_grad,) = torch.autograd.grad(sparse, weight, grad_out)
+    torch.testing.assert_close(sparse, dense)
+    torch.testing.assert_close(sparse_grad, dense_grad)
+
+
+def test_network_uses_the_sparse_path_only_for_its_first_layer() -> None:
+    net = build_network((10,), (8, 6), 3)
+    assert [block.sparse_input for block in net.blocks] == [True, False, False]
+    torch.manual_seed(1)
+    x = (torch.rand(20, 2, 10) < 0.3).float()
+    sparse_out = net(x)
+    net.blocks[0].sparse_input = False
+    assert torch.equal(net(x), sparse_out)
+
+
+def test_sparse_path_refuses_inputs_that_need_gradients() -> None:
+    with pytest.raises(ValueError, match="requires no gradient"):
+        sparse_input_linear(torch.zeros(2, 3, requires_grad=True), torch.zeros(4, 3))
