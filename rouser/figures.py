@@ -90,7 +90,7 @@ def _layer_label(layer: str, layers: list[str]) -> str:
 
 
 def _provenance(records: pd.DataFrame) -> str:
-    """'profile smoke, synthetic data': what every title must say about where its numbers are from."""
+    """'profile smoke, synthetic data': what every title says about where its numbers are from."""
     profiles = ", ".join(sorted(records["config.profile"].dropna().unique()))
     sources = set(records["data.source"].dropna().unique())
     if sources == {"real"}:
@@ -104,7 +104,7 @@ def _provenance(records: pd.DataFrame) -> str:
         data = (
             "real + synthetic data (synthetic: " + ", ".join(map(_dataset_label, synthetic)) + ")"
         )
-    return f"ours: profile {profiles}, {data}"
+    return f"profile {profiles}, {data}"
 
 
 def _dataset_label(dataset: str, records: pd.DataFrame | None = None) -> str:
@@ -115,6 +115,26 @@ def _dataset_label(dataset: str, records: pd.DataFrame | None = None) -> str:
         if (sources == "synthetic").any():
             label += " (synthetic)"
     return label
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def runs_provenance(records: pd.DataFrame) -> str:
+    """What a results page states besides its figure: runs, profile, data, hardware, time.
+
+    Time is each run's wall time from its record (`started` to `ended`), so a reader can tell
+    what regenerating the result costs on the hardware named.
+    """
+    runs = records.groupby("run_id").first()
+    hardware = sorted(set(runs["env.device"] + " (" + runs["env.device_name"] + ")"))
+    wall = (pd.to_datetime(runs["ended"]) - pd.to_datetime(runs["started"])).dt.total_seconds()
+    return (
+        f"Drawn from {len(runs)} run(s): {_provenance(records)}; trained on "
+        f"{', '.join(hardware)}; wall time {_duration(wall.sum())} in total, "
+        f"{_duration(wall.max())} for the longest run."
+    )
 
 
 def _only_dataset(records: pd.DataFrame, dataset: str, figure: str) -> pd.DataFrame:
@@ -171,7 +191,7 @@ def _finish(figure: Figure, title: str, records: pd.DataFrame) -> Figure:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, handle)
     with mpl.rc_context(STYLE):
-        figure.suptitle(f"{title}\n{_provenance(records)}", fontsize="medium")
+        figure.suptitle(f"{title}\nours: {_provenance(records)}", fontsize="medium")
         # as many columns as the longest label lets fit across the figure (8 pt: ~0.06 in/char)
         entry_inches = 0.6 + 0.062 * max(map(len, handles), default=0)
         ncols = max(1, min(len(handles), int(figure.get_figwidth() / entry_inches)))
@@ -276,7 +296,7 @@ def table1(records: pd.DataFrame, paper: dict | None = None) -> pd.DataFrame:
             )
     table = pd.DataFrame(rows)
     table.attrs["title"] = (
-        "Table I: top-1 test accuracy (%), mean ± sd over seeds, beside the paper's. "
+        "Table I: top-1 test accuracy (%), mean ± sd over seeds, beside the paper's. Ours: "
         + _provenance(records)
     )
     # numbers for code and CSV; the displayed table shows them once, as text
@@ -708,6 +728,7 @@ class Result:
     missing: list[str] = field(default_factory=list)
     unfinished: dict[str, str] = field(default_factory=dict)
     paths: list[Path] = field(default_factory=list)
+    provenance: str = ""
 
     @property
     def message(self) -> str:
@@ -759,6 +780,8 @@ class Result:
             styled = styled.set_caption(table.attrs.get("title", "")).hide(axis="index")
             styled = styled.hide(table.attrs.get("hidden_columns", []), axis="columns")
             display(styled.format(precision=2, na_rep="-"))
+        if self.provenance:
+            display(Markdown(self.provenance))
 
 
 @dataclass(frozen=True)
@@ -827,4 +850,6 @@ def render(
         return Result(name, profile, None, runs_dir, missing, unfinished)
     output = RESULTS[name].draw(records)
     paths = save(output, RESULTS[name].file, figures_dir)
-    return Result(name, profile, output, runs_dir, missing, unfinished, paths)
+    return Result(
+        name, profile, output, runs_dir, missing, unfinished, paths, runs_provenance(records)
+    )

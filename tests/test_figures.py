@@ -398,6 +398,10 @@ def test_render_lists_missing_runs_and_draws_what_is_there(tmp_path):
     assert f"`{command}`" in result.message
     assert isinstance(result.output, Figure)
     assert [p.name for p in result.paths] == ["fig3_weight_change.svg", "fig3_weight_change.pdf"]
+    assert result.provenance == (
+        f"Drawn from {len(written)} run(s): profile smoke, synthetic data; trained on cpu (cpu); "
+        f"wall time {60 * len(written)} s in total, 60 s for the longest run."
+    )
 
 
 def test_render_reports_unfinished_runs_and_skips_them(tmp_path):
@@ -462,3 +466,5 @@ def test_figures_from_really_trained_tiny_runs(tmp_path, monkeypatch):
         {"baseline": finals["baseline"], "Rouser": finals["rouser"]}
     )
     assert (tmp_path / "figs" / "table1_accuracy.csv").is_file()
+    assert table.provenance.startswith("Drawn from 2 run(s): profile smoke, synthetic data;")
+    assert "trained on cpu (" in table.provenance and "wall time" in table.provenance
