@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from rouser import kernels
-from rouser.surrogate import spike, surrogate_derivative
+from rouser.surrogate import spike
 
 BACKENDS = ("auto", "numba", "torch")
 
@@ -67,11 +67,12 @@ class CubaLIFFunction(torch.autograd.Function):
     def backward(ctx, grad_spikes, _grad_voltage):  # type: ignore[override]
         voltage, threshold = ctx.saved_tensors
         current_decay, voltage_decay, tau, scale, use_numba = ctx.params
-        # dL/dV[t] before the integrators: eq. 2 for all steps at once (vectorised exp).
-        grad_pre = surrogate_derivative(voltage, threshold, tau, scale).mul_(grad_spikes)
-        grad_th = -grad_pre.sum((0, 1)) if ctx.needs_input_grad[1] else None  # eq. 3
-        reverse_filter = kernels.reverse_filter_numba if use_numba else kernels.reverse_filter_torch
-        grad_x = reverse_filter(grad_pre.contiguous(), current_decay, voltage_decay)
+        backward = kernels.backward_numba if use_numba else kernels.backward_torch
+        grad_x, grad_th = backward(
+            grad_spikes.contiguous(), voltage, threshold, current_decay, voltage_decay, tau, scale
+        )
+        if not ctx.needs_input_grad[1]:
+            grad_th = None
         return grad_x, grad_th, None, None, None, None, None
 
 
