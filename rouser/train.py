@@ -46,6 +46,7 @@ from rouser.checkpoint import (
     set_rng_state,
 )
 from rouser.config import DATASETS, METHODS, PROFILES, RunConfig, resolve_run
+from rouser.data import make_loaders
 from rouser.loss import predict, spike_rate_loss
 from rouser.metrics import (
     ActivityMeter,
@@ -268,9 +269,7 @@ def train(
             return existing
     device = resolve_device(device)
     if loaders is None:
-        from rouser.data import make_loaders
-
-        loaders = make_loaders(run, data_root)
+        loaders = make_loaders(run, data_root, progress=progress)
     data = loaders[2]
     random.seed(run.seed)
     np.random.seed(run.seed)

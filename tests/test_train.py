@@ -154,6 +154,30 @@ def test_learns_and_only_rouser_moves_thresholds(tmp_path):
         assert baseline_last["min"] == baseline_last["max"] == 1.25
 
 
+def test_short_synthetic_shd_run_learns_and_only_rouser_moves_thresholds(tmp_path):
+    """Through the real `make_loaders`: synthetic SHD files in the true HDF5 format."""
+    sizes = {"epochs": 10, "train_subset": 200, "test_subset": 60}
+    records = {
+        method: train(
+            resolve_run("shd", method, "smoke", **sizes),
+            tmp_path / "runs",
+            tmp_path / "data",
+            "cpu",
+            progress=False,
+        )
+        for method in ("rouser", "baseline")
+    }
+    for record in records.values():
+        assert record["data"]["source"] == "synthetic" and record["data"]["n_train"] == 200
+        assert record["status"] == "finished"
+        assert record["summary"]["best_test_accuracy"] >= 0.25  # chance: 1/20 = 0.05
+    rouser_th = records["rouser"]["history"][-1]["thresholds"]
+    baseline_th = records["baseline"]["history"][-1]["thresholds"]
+    for layer in ("layer1", "layer2", "layer3"):
+        assert rouser_th[layer]["std"] > 1e-3 and rouser_th[layer]["max"] > 1.25
+        assert baseline_th[layer]["min"] == baseline_th[layer]["max"] == 1.25
+
+
 @pytest.mark.parametrize("augment", [False, True])
 def test_resume_after_interruption_gives_identical_history(tmp_path, monkeypatch, augment):
     run = toy_run()
