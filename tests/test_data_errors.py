@@ -177,3 +177,15 @@ def test_bad_run_settings_name_the_parameter(tmp_path):
             tmp_path,
             progress=False,
         )
+
+
+def test_corrupt_file_found_by_a_binning_worker_is_the_same_error(small_shd, tmp_path):
+    victim = small_shd / "SHD" / "shd_test.h5"
+    with h5py.File(victim, "a") as handle:
+        n_spikes = len(handle["spikes/units"][2])
+        handle["spikes/units"][2] = np.full(n_spikes, 900, dtype=np.uint16)  # channels < 700
+    with pytest.raises(CorruptRecordingError, match="outside the SHD sensor") as caught:
+        make_loaders(
+            real_run("shd"), small_shd, cache_dir=tmp_path / "c", num_workers=1, progress=False
+        )
+    assert caught.value.path == victim

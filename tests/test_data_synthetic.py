@@ -238,3 +238,11 @@ def test_to_dense_matches_the_batch(synthetic_root):
     dense = to_dense(sample, binning_for(run))
     assert dense.shape == (run.time_bins, 1, 700)
     assert int(dense.sum()) == len(sample.index)
+
+
+def test_worker_processes_give_the_same_batches(synthetic_root):
+    """Workers gather sparse samples; the batch is made dense in this process either way."""
+    _, test, _ = loaders("shd", synthetic_root)
+    _, test_workers, _ = make_loaders(smoke("shd"), synthetic_root, num_workers=1, progress=False)
+    for (x, y), (xw, yw) in zip(test, test_workers, strict=True):
+        assert torch.equal(x, xw) and torch.equal(y, yw)

@@ -6,7 +6,7 @@ presence and download policy), `binning` (events -> sparse bins -> `[T, B, ...]`
 `cache` (binned samples on disk), `synthetic` (format-exact small datasets), `errors`.
 """
 
-from rouser.data.binning import Binning, SparseSample, SpikeCollate, to_dense
+from rouser.data.binning import Binning, SparseSample, SpikeCollate, SpikeLoader, to_dense
 from rouser.data.errors import CorruptRecordingError, DatasetNotFoundError
 from rouser.data.loaders import (
     READERS,
@@ -24,6 +24,7 @@ __all__ = [
     "DatasetNotFoundError",
     "SparseSample",
     "SpikeCollate",
+    "SpikeLoader",
     "binning_for",
     "ensure_synthetic",
     "make_loaders",

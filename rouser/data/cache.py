@@ -188,6 +188,16 @@ class CachedSpikes(Dataset):
         """Labels of this subset, in order."""
         return self.cache.labels[self.positions]
 
+    def state_dict(self) -> dict:
+        """The transform's random state, if it has one (checkpoints resume augmentation)."""
+        stateful = callable(getattr(self.transform, "state_dict", None))
+        return {"transform": self.transform.state_dict() if stateful else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what `state_dict()` returned."""
+        if state["transform"] is not None:
+            self.transform.load_state_dict(state["transform"])
+
     def __getitem__(self, item: int) -> tuple[SparseSample, int]:
         position = int(self.positions[item])
         sample = self.cache.sample(position)

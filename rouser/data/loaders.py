@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from rouser.config import DATASETS, REPO_ROOT, RunConfig, check_choice
-from rouser.data.binning import Binning, SpikeCollate
+from rouser.data.binning import Binning, SpikeCollate, SpikeLoader
 from rouser.data.cache import BinnedCache, CachedSpikes, load_or_build
 from rouser.data.dvs128 import DVSGesture
 from rouser.data.errors import CorruptRecordingError
@@ -82,6 +82,7 @@ def make_loaders(
     cache_dir: str | os.PathLike | None = None,
     download: bool = True,
     num_workers: int = 0,
+    device: str | torch.device = "cpu",
     progress: bool = True,
 ) -> tuple[DataLoader, DataLoader, dict[str, Any]]:
     """Train and test loaders of `run`'s dataset, and a JSON-able description of the data.
@@ -95,9 +96,10 @@ def make_loaders(
     warning and `"test_split": "holdout"` in the description. tonic downloads a dataset only
     when `download` and neither of its splits is on disk.
 
-    `num_workers` > 0 bins (first use) and batches in worker processes; on a GPU machine 4 is
-    a good start. Binned samples are cached under `cache_dir` (argument > `$ROUSER_CACHE` >
-    `<data root>/cache`).
+    `num_workers` > 0 bins (first use) and gathers samples in worker processes; batches are
+    made dense on `device` in the calling process (pass the training device: on a GPU only
+    sparse positions are transferred). Binned samples are cached under `cache_dir` (argument
+    > `$ROUSER_CACHE` > `<data root>/cache`).
     """
     check_choice("dataset", run.dataset, DATASETS)
     root = resolve_data_root(data_root)
@@ -162,17 +164,16 @@ def make_loaders(
         transform = ShiftRotate(binning.frame_shape, seed=run.seed)
     train_set = CachedSpikes(train_cache, train_positions, transform)
     test_set = CachedSpikes(test_cache, test_positions)
-    collate = SpikeCollate(binning.time_bins, binning.frame_shape)
     common = {
+        "densify": SpikeCollate(binning.time_bins, binning.frame_shape, str(device)),
         "batch_size": run.batch_size,
-        "collate_fn": collate,
         "num_workers": num_workers,
         "persistent_workers": num_workers > 0,
     }
-    train_loader = DataLoader(
+    train_loader = SpikeLoader(
         train_set, shuffle=True, generator=torch.Generator().manual_seed(run.seed), **common
     )
-    test_loader = DataLoader(test_set, shuffle=False, **common)
+    test_loader = SpikeLoader(test_set, shuffle=False, **common)
 
     location = Path(train_reader.location_on_system)
     info = {

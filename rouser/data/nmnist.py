@@ -96,6 +96,17 @@ class ShiftRotate:
             self._rng_owner = owner
         return self._rng
 
+    def state_dict(self) -> dict:
+        """The main-process generator's state: a resumed run continues the same draws."""
+        return {"rng": None if self._rng is None else self._rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from `state_dict()` (main process; workers reseed from the loader)."""
+        self._rng, self._rng_owner = None, None
+        if state["rng"] is not None:
+            self._rng = np.random.default_rng(self.seed)
+            self._rng.bit_generator.state = state["rng"]
+
     def __call__(self, sample: SparseSample) -> SparseSample:
         """A shifted and rotated copy of `sample` (same time bins and polarities)."""
         polarities, height, width = self.frame_shape

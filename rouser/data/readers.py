@@ -120,7 +120,7 @@ class OfflineFirst(abc.ABC):
         except READ_ERRORS as err:
             raise CorruptRecordingError(
                 path,
-                f"cannot be read as a {self.display_name} recording "
+                f"cannot be read as {self.display_name} data "
                 f"({type(err).__name__}: {err}); expected {self.layout}",
             ) from err
         check_events(events, self.sensor_size, self.allow_empty, self.display_name, path)
