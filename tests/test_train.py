@@ -208,6 +208,32 @@ def test_resume_after_interruption_gives_identical_history(tmp_path, monkeypatch
     assert resumed["history"][1]["epoch_seconds"] == broken["history"][1]["epoch_seconds"]
 
 
+def test_augmented_nmnist_resume_through_make_loaders(tmp_path, monkeypatch):
+    """NMNIST's shift/rotation draws from its own generator: the checkpoint must carry it."""
+    run = resolve_run(
+        "nmnist", "rouser", "smoke", epochs=3, train_subset=16, test_subset=8, hidden=[8],
+        time_bins=20, batch_size=8,
+    )  # fmt: skip
+    assert run.augment
+    data = tmp_path / "data"
+    full = train(run, tmp_path / "full", data, "cpu", progress=False)
+    real_save = train_module.save_checkpoint
+    saves = []
+
+    def save_then_die(path, checkpoint):
+        real_save(path, checkpoint)
+        saves.append(path)
+        if len(saves) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(run, tmp_path / "cut", data, "cpu", progress=False)
+    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    resumed = train(run, tmp_path / "cut", data, "cpu", progress=False)
+    assert untimed(resumed["history"]) == untimed(full["history"])
+
+
 def test_finished_run_is_returned_not_recomputed(tmp_path, monkeypatch):
     run = toy_run(epochs=1)
     first = train(run, tmp_path, "cpu", loaders=toy_loaders(), progress=False)
