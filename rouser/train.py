@@ -269,7 +269,7 @@ def train(
             return existing
     device = resolve_device(device)
     if loaders is None:
-        loaders = make_loaders(run, data_root, progress=progress)
+        loaders = make_loaders(run, data_root, device=device, progress=progress)
     data = loaders[2]
     random.seed(run.seed)
     np.random.seed(run.seed)
