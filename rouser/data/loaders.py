@@ -67,12 +67,56 @@ def _holdout(n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(order[n_held:]), np.sort(order[:n_held])
 
 
-def _class_counts(labels: np.ndarray, n_classes: int, dataset: str, path: Path) -> list[int]:
-    if len(labels) and labels.max() >= n_classes:
-        raise CorruptRecordingError(
-            path, f"label {labels.max()} found, but {dataset} has n_classes={n_classes}"
-        )
-    return np.bincount(labels, minlength=n_classes).tolist()
+def _open_splits(
+    reader_cls: type[OfflineFirst], save_to: Path, download: bool
+) -> tuple[OfflineFirst, OfflineFirst | None]:
+    """Train and test readers; no test reader when a local dataset lacks its test split.
+
+    tonic downloads only a dataset whose training split is absent (then both splits), so a
+    partial local copy never triggers a network attempt.
+    """
+    train_was_absent = not reader_cls.split_present(save_to, train=True)
+    train = open_split(reader_cls, save_to, True, download)
+    if reader_cls.split_present(save_to, train=False) or (download and train_was_absent):
+        return train, open_split(reader_cls, save_to, False, download)
+    return train, None
+
+
+def _describe(
+    run: RunConfig, root: Path, location: Path, binning: Binning, sets: dict[str, CachedSpikes]
+) -> dict[str, Any]:
+    """The JSON-able facts about the data that go into the run record."""
+    holdout = sets["train"].cache is sets["test"].cache
+
+    def class_counts(labels: np.ndarray) -> list[int]:
+        if len(labels) and labels.max() >= run.n_classes:
+            raise CorruptRecordingError(
+                location,
+                f"label {labels.max()} found, but {run.dataset} has {run.n_classes} classes",
+            )
+        return np.bincount(labels, minlength=run.n_classes).tolist()
+
+    return {
+        "dataset": run.dataset,
+        "source": "synthetic" if run.synthetic else "real",
+        "root": str(root),
+        "location": str(location),
+        "n_train": len(sets["train"]),
+        "n_test": len(sets["test"]),
+        "test_split": "holdout" if holdout else "test",
+        "time_bins": run.time_bins,
+        "bin_us": run.bin_us,
+        "sensor_size": list(binning.sensor_size),
+        "frame_shape": list(binning.frame_shape),
+        "augment": bool(run.augment),
+        "train_subset": run.train_subset,
+        "test_subset": run.test_subset,
+        "train_class_counts": class_counts(sets["train"].labels),
+        "test_class_counts": class_counts(sets["test"].labels),
+        "holdout": {"fraction": HOLDOUT_FRACTION, "seed": HOLDOUT_SEED} if holdout else None,
+        "synthetic_seed": SYNTHETIC_SEED if run.synthetic else None,
+        "cache": {split: str(cached.cache.folder) for split, cached in sets.items()},
+    }
 
 
 def make_loaders(
@@ -94,7 +138,7 @@ def make_loaders(
     A dataset without a test split (like the 1,000 real N-MNIST training recordings) loads
     without any download: a seeded 10% of the training recordings becomes the test set, with a
     warning and `"test_split": "holdout"` in the description. tonic downloads a dataset only
-    when `download` and neither of its splits is on disk.
+    when `download` and its training split is not on disk.
 
     `num_workers` > 0 bins (first use) and gathers samples in worker processes; batches are
     made dense on `device` in the calling process (pass the training device: on a GPU only
@@ -102,33 +146,23 @@ def make_loaders(
     > `$ROUSER_CACHE` > `<data root>/cache`).
     """
     check_choice("dataset", run.dataset, DATASETS)
-    root = resolve_data_root(data_root)
-    reader_cls = READERS[run.dataset]
     if run.augment and run.dataset not in AUGMENTED:
         raise ValueError(
             f"augment=True is only defined for {list(AUGMENTED)} (lava-dl's NMNIST shift and "
             f"rotation); set augment to false for dataset={run.dataset!r}"
         )
+    root = resolve_data_root(data_root)
+    reader_cls = READERS[run.dataset]
     binning = binning_for(run)
+    source, save_to = "real", root
     if run.synthetic:
-        source = "synthetic"
+        source, download = "synthetic", False
         sizes = (run.train_subset or SYNTHETIC_DEFAULT_SIZES[0],
                  run.test_subset or SYNTHETIC_DEFAULT_SIZES[1])  # fmt: skip
         save_to = ensure_synthetic(
             run.dataset, root / "synthetic" / run.dataset, *sizes, progress=progress
         )
-        download = False
-    else:
-        source, save_to = "real", root
-
-    train_was_absent = not reader_cls.split_present(save_to, train=True)
-    train_reader = open_split(reader_cls, save_to, True, download)
-    test_reader = None
-    if reader_cls.split_present(save_to, train=False) or (download and train_was_absent):
-        test_reader = open_split(reader_cls, save_to, False, download)
-
-    caches = resolve_cache_dir(root, cache_dir)
-    name = f"{run.dataset}-{source}"
+    train_reader, test_reader = _open_splits(reader_cls, save_to, download)
 
     def cached(reader: OfflineFirst, limit: int | None, split: str) -> BinnedCache:
         recordings = Recordings.first(reader, limit)
@@ -136,34 +170,27 @@ def make_loaders(
             raise CorruptRecordingError(
                 reader.expected_path(save_to, reader.train), "holds no recordings"
             )
-        return load_or_build(
-            recordings, binning, caches, f"{name}-{split}", source, num_workers, progress
-        )
+        name = f"{run.dataset}-{source}-{split}"
+        caches = resolve_cache_dir(root, cache_dir)
+        return load_or_build(recordings, binning, caches, name, source, num_workers, progress)
 
+    transform = ShiftRotate(binning.frame_shape, seed=run.seed) if run.augment else None
     train_cache = cached(train_reader, run.train_subset, "train")
-    train_positions = np.arange(len(train_cache))
     if test_reader is not None:
-        test_cache, test_positions, test_split = (
-            cached(test_reader, run.test_subset, "test"),
-            None,
-            "test",
-        )
+        train_set = CachedSpikes(train_cache, transform=transform)
+        test_set = CachedSpikes(cached(test_reader, run.test_subset, "test"))
     else:
-        train_positions, held = _holdout(len(train_cache))
-        test_cache, test_positions, test_split = train_cache, held[: run.test_subset], "holdout"
+        kept, held = _holdout(len(train_cache))
+        train_set = CachedSpikes(train_cache, kept, transform)
+        test_set = CachedSpikes(train_cache, held[: run.test_subset])
         warnings.warn(
             f"{reader_cls.display_name} has no test split at "
             f"{reader_cls.expected_path(save_to, train=False)}: testing on a seeded "
-            f"{HOLDOUT_FRACTION:.0%} of the training recordings ({len(test_positions)} held "
+            f"{HOLDOUT_FRACTION:.0%} of the training recordings ({len(test_set)} held "
             "out, not trained on)",
             stacklevel=2,
         )
 
-    transform = None
-    if run.augment:
-        transform = ShiftRotate(binning.frame_shape, seed=run.seed)
-    train_set = CachedSpikes(train_cache, train_positions, transform)
-    test_set = CachedSpikes(test_cache, test_positions)
     common = {
         "densify": SpikeCollate(binning.time_bins, binning.frame_shape, str(device)),
         "batch_size": run.batch_size,
@@ -174,31 +201,6 @@ def make_loaders(
         train_set, shuffle=True, generator=torch.Generator().manual_seed(run.seed), **common
     )
     test_loader = SpikeLoader(test_set, shuffle=False, **common)
-
     location = Path(train_reader.location_on_system)
-    info = {
-        "dataset": run.dataset,
-        "source": source,
-        "root": str(root),
-        "location": str(location),
-        "n_train": len(train_set),
-        "n_test": len(test_set),
-        "test_split": test_split,
-        "time_bins": run.time_bins,
-        "bin_us": run.bin_us,
-        "sensor_size": list(binning.sensor_size),
-        "frame_shape": list(binning.frame_shape),
-        "augment": bool(run.augment),
-        "train_subset": run.train_subset,
-        "test_subset": run.test_subset,
-        "train_class_counts": _class_counts(train_set.labels, run.n_classes, run.dataset, location),
-        "test_class_counts": _class_counts(test_set.labels, run.n_classes, run.dataset, location),
-        "holdout": (
-            {"fraction": HOLDOUT_FRACTION, "seed": HOLDOUT_SEED}
-            if test_split == "holdout"
-            else None
-        ),
-        "synthetic_seed": SYNTHETIC_SEED if run.synthetic else None,
-        "cache": {"train": str(train_cache.folder), "test": str(test_cache.folder)},
-    }
+    info = _describe(run, root, location, binning, {"train": train_set, "test": test_set})
     return train_loader, test_loader, info
