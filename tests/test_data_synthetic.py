@@ -13,7 +13,7 @@ from tonic.io import read_mnist_file
 
 from rouser.config import resolve_run
 from rouser.data import READERS, binning_for, ensure_synthetic, make_loaders, to_dense
-from rouser.data.binning import Binning, SparseSample
+from rouser.data.binning import Binning, SparseSample, SpikeCollate
 from rouser.data.cache import BinnedCache
 from rouser.data.nmnist import ShiftRotate
 from rouser.data.readers import Recordings, open_split
@@ -246,3 +246,13 @@ def test_worker_processes_give_the_same_batches(synthetic_root):
     _, test_workers, _ = make_loaders(smoke("shd"), synthetic_root, num_workers=1, progress=False)
     for (x, y), (xw, yw) in zip(test, test_workers, strict=True):
         assert torch.equal(x, xw) and torch.equal(y, yw)
+
+
+def test_batches_are_assembled_on_the_requested_device():
+    """Only sparse positions go to the device ("meta" stands in for a GPU here)."""
+    collate = SpikeCollate(3, (1, 4), "meta")
+    spikes, labels = collate([(SparseSample(np.array([0, 5]), np.array([1, 1])), 2)])
+    assert spikes.device.type == labels.device.type == "meta"
+    assert spikes.shape == (3, 1, 1, 4) and labels.dtype == torch.int64
+    cpu, _ = SpikeCollate(3, (1, 4))([(SparseSample(np.array([0, 5]), np.array([1, 1])), 2)])
+    assert cpu[0, 0, 0].tolist() == [1, 0, 0, 0] and cpu[1, 0, 0].tolist() == [0, 1, 0, 0]

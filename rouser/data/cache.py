@@ -1,19 +1,22 @@
 """On-disk cache of binned samples: one folder per (recordings, binning), memory-mapped.
 
 Why not tonic's `DiskCachedDataset` (measured by `benchmarks/bench_data.py --compare-tonic`
-on the 1,000 real N-MNIST recordings): it writes one HDF5 file per sample keyed by the sample's
-position only (a changed bin width or subset silently reuses stale files), writes in place (a
-crash leaves a truncated file), and storing the dense `ToFrame` output it needs several times
-the disk space and a per-file HDF5 open on every read. Here a cache folder holds the sparse
-positions and counts of every selected sample in two flat files plus offsets, named by a hash
-of everything that changes them, written under a temporary name and renamed; reading a sample
-is a slice of a memory map, so epochs after binning never touch the raw events.
+on the 1,000 real N-MNIST recordings, 2 shared cores, no-op model): it writes one HDF5 file
+per sample keyed by the sample's position only (a changed bin width or subset silently
+reuses stale files), writes in place (a crash leaves a truncated file), and holding the dense
+`ToFrame` frames it needed 36.1 MB and 14.8 s per cached epoch (67 samples/s: one HDF5 open
+and lzf decode per sample), against 20.6 MB and 1.4-2 s for this cache. Here a cache folder
+holds the sparse positions and counts of every selected sample in two flat files plus
+offsets, named by a hash of everything that changes them, written under a temporary name
+and renamed; reading a sample is a slice of a memory map, so epochs after binning never
+touch the raw events.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +114,7 @@ class _BinnedRecordings(Dataset):
 
 
 def _as_is(item: Any) -> Any:
+    """Collate function that passes a sample through (a picklable `lambda x: x`)."""
     return item
 
 
@@ -175,7 +179,12 @@ class CachedSpikes(Dataset):
     `[T, B, ...]` batch. Transforms (augmentation) run here, so the cache stays un-augmented.
     """
 
-    def __init__(self, cache: BinnedCache, positions: np.ndarray | None = None, transform=None):
+    def __init__(
+        self,
+        cache: BinnedCache,
+        positions: np.ndarray | None = None,
+        transform: Callable[[SparseSample], SparseSample] | None = None,
+    ) -> None:
         self.cache = cache
         self.positions = np.arange(len(cache)) if positions is None else np.asarray(positions)
         self.transform = transform
