@@ -19,14 +19,6 @@ from rouser.train import TIMING_KEYS, check_finite, main, resolve_device, train
 CHANNELS, STEPS, CLASSES = 12, 12, 3
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def toy_dataset(n: int, seed: int) -> TensorDataset:
     """Class k fires channels [4k, 4k+4) at rate 0.4, every other channel at 0.03."""
     generator = torch.Generator().manual_seed(seed)
@@ -154,14 +146,14 @@ def test_learns_and_only_rouser_moves_thresholds(tmp_path):
         assert baseline_last["min"] == baseline_last["max"] == 1.25
 
 
-def test_short_synthetic_shd_run_learns_and_only_rouser_moves_thresholds(tmp_path):
+def test_short_synthetic_shd_run_learns_and_only_rouser_moves_thresholds(tmp_path, synthetic_root):
     """Through the real `make_loaders`: synthetic SHD files in the true HDF5 format."""
     sizes = {"epochs": 10, "train_subset": 200, "test_subset": 60}
     records = {
         method: train(
             resolve_run("shd", method, "smoke", **sizes),
-            tmp_path / "runs",
-            tmp_path / "data",
+            tmp_path,
+            synthetic_root,
             "cpu",
             progress=False,
         )
@@ -208,15 +200,14 @@ def test_resume_after_interruption_gives_identical_history(tmp_path, monkeypatch
     assert resumed["history"][1]["epoch_seconds"] == broken["history"][1]["epoch_seconds"]
 
 
-def test_augmented_nmnist_resume_through_make_loaders(tmp_path, monkeypatch):
+def test_augmented_nmnist_resume_through_make_loaders(tmp_path, monkeypatch, synthetic_root):
     """NMNIST's shift/rotation draws from its own generator: the checkpoint must carry it."""
     run = resolve_run(
         "nmnist", "rouser", "smoke", epochs=3, train_subset=16, test_subset=8, hidden=[8],
         time_bins=20, batch_size=8,
     )  # fmt: skip
     assert run.augment
-    data = tmp_path / "data"
-    full = train(run, tmp_path / "full", data, "cpu", progress=False)
+    full = train(run, tmp_path / "full", synthetic_root, "cpu", progress=False)
     real_save = train_module.save_checkpoint
     saves = []
 
@@ -228,9 +219,9 @@ def test_augmented_nmnist_resume_through_make_loaders(tmp_path, monkeypatch):
 
     monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        train(run, tmp_path / "cut", data, "cpu", progress=False)
+        train(run, tmp_path / "cut", synthetic_root, "cpu", progress=False)
     monkeypatch.setattr(train_module, "save_checkpoint", real_save)
-    resumed = train(run, tmp_path / "cut", data, "cpu", progress=False)
+    resumed = train(run, tmp_path / "cut", synthetic_root, "cpu", progress=False)
     assert untimed(resumed["history"]) == untimed(full["history"])
 
 
