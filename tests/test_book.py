@@ -23,7 +23,7 @@ from rouser.book import (
     table_of_contents,
     write_toc,
 )
-from rouser.config import REPO_ROOT
+from rouser.config import PROFILES, REPO_ROOT
 from rouser.experiments import all_runs, experiment_runs
 
 HTML = REPO_ROOT / "book" / "_build" / "html"
@@ -98,6 +98,14 @@ def test_write_toc_writes_valid_yaml(tmp_path: Path) -> None:
     path = write_toc("smoke", tmp_path)
     assert yaml.safe_load(path.read_text())["root"] == "intro"
     assert path.read_text().startswith("# Written by `python -m rouser.book --profile smoke`")
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_reproduce_page_counts_the_runs_of_each_profile(profile: str) -> None:
+    """The profile table of reproduce.md is prose: keep its run counts true to _config.yml."""
+    page = (REPO_ROOT / "book" / "reproduce.md").read_text()
+    row = next(line for line in page.splitlines() if line.startswith(f"| `{profile}` |"))
+    assert int(row.split("|")[4]) == len(all_runs(profile))
 
 
 # ---------------------------------------------------------------------------- the smoke book
