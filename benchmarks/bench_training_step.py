@@ -1,9 +1,11 @@
-"""One training step (forward, backward, Adam) of the SHD network, rouser against its peers.
+"""One training step (forward, backward, Adam) of a paper network, rouser against its peers.
 
 Peers, measured in the same process and interleaved round by round so that machine load
 hits all of them alike:
 
-* `rouser`: `rouser.network.build_network` with learnable thresholds (the fused neuron);
+* `rouser`: `rouser.network.build_network` with learnable thresholds (the fused neuron and,
+  on the CPU, the sparse first layer);
+* `rouser-dense`: the same with the first layer's dense product, to isolate the sparse gain;
 * `snntorch`: snntorch 1.0.0 `Synaptic` neurons (same decays, per-neuron learnable
   threshold, reset to zero) with `nn.Linear`, stepped over time the usual snntorch way;
 * `floor`: the three `nn.Linear` layers alone over all time steps (no neuron at all): the
@@ -11,9 +13,10 @@ hits all of them alike:
 
 Prints ms/step (median of the rounds), samples/s, rouser's speed-up over snntorch, rouser's
 time over the floor, and the bytes each keeps alive for backward. Targets (issue 2, 2 CPU
-threads): >= 7x snntorch's samples/s at T=100, B=32, and <= 1.3x the floor's time.
+threads, SHD): >= 7x snntorch's samples/s at T=100, B=32, and <= 1.3x the floor's time.
+The DVS128 network (32,768 inputs, ~1% active per 10 ms bin) shows the sparse first layer.
 
-    python benchmarks/bench_training_step.py [--threads 2] [--rounds 15] [--device cpu]
+    python benchmarks/bench_training_step.py [--network shd|dvs128] [--threads 2] [--rounds 15]
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ from rouser.loss import spike_rate_loss
 from rouser.network import build_network
 from rouser.optim import make_optimizer
 
-SIZES = (700, 200, 200, 20)
-INPUT_DENSITY = 0.02  # fraction of (step, channel) bins holding a spike, as SHD at 10 ms
+# Layer sizes and the fraction of (step, input) bins holding an event at 10 ms bins.
+NETWORKS = {"shd": ((700, 200, 200, 20), 0.02), "dvs128": ((128 * 128 * 2, 64, 11), 0.01)}
 
 
 class SnnTorchNet(nn.Module):
@@ -79,14 +82,17 @@ class MatmulFloor(nn.Module):
         return x
 
 
-def make_step(name: str, x: torch.Tensor, labels: torch.Tensor) -> Callable[[], None]:
+def make_step(
+    name: str, sizes: tuple[int, ...], x: torch.Tensor, labels: torch.Tensor
+) -> Callable[[], None]:
     """A closure doing one optimizer step of the named implementation."""
     torch.manual_seed(0)
-    if name == "rouser":
-        model: nn.Module = build_network((SIZES[0],), SIZES[1:-1], SIZES[-1])
+    if name.startswith("rouser"):
+        model: nn.Module = build_network((sizes[0],), sizes[1:-1], sizes[-1])
+        model.blocks[0].sparse_input = name == "rouser"
         optimizer = make_optimizer(model, 1e-3, 1e-3)
     else:
-        model = SnnTorchNet(SIZES) if name == "snntorch" else MatmulFloor(SIZES)
+        model = SnnTorchNet(sizes) if name == "snntorch" else MatmulFloor(sizes)
         optimizer = torch.optim.Adam(model.parameters(), 1e-3)
     model.to(x.device)
 
@@ -118,13 +124,16 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def bench(steps: int, batch: int, device: torch.device, rounds: int, names: list[str]) -> dict:
+def bench(
+    network: str, steps: int, batch: int, device: torch.device, rounds: int, names: list[str]
+) -> dict:
     """Median ms/step of each implementation, interleaved over `rounds` rounds."""
+    sizes, density = NETWORKS[network]
     generator = torch.Generator().manual_seed(0)
-    x = (torch.rand(steps, batch, SIZES[0], generator=generator) < INPUT_DENSITY).float()
-    labels = torch.randint(0, SIZES[-1], (batch,), generator=generator)
+    x = (torch.rand(steps, batch, sizes[0], generator=generator) < density).float()
+    labels = torch.randint(0, sizes[-1], (batch,), generator=generator)
     x, labels = x.to(device), labels.to(device)
-    closures = {name: make_step(name, x, labels) for name in names}
+    closures = {name: make_step(name, sizes, x, labels) for name in names}
     for closure in closures.values():  # warm-up: numba compilation, allocator, caches
         closure()
         closure()
@@ -148,6 +157,7 @@ def bench(steps: int, batch: int, device: torch.device, rounds: int, names: list
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--network", choices=sorted(NETWORKS), default="shd")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--device", default="cpu")
@@ -157,18 +167,19 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    names = ["rouser", "floor"] + ([] if args.no_snntorch else ["snntorch"])
-    print(f"SHD network {SIZES}, one training step, {args.threads} threads, {device}")
-    header = f"{'T':>4} {'B':>4} {'impl':>9} {'ms/step':>9} {'samples/s':>10} {'saved MB':>9}"
+    names = ["rouser", "rouser-dense", "floor"] + ([] if args.no_snntorch else ["snntorch"])
+    sizes = NETWORKS[args.network][0]
+    print(f"{args.network} network {sizes}, one training step, {args.threads} threads, {device}")
+    header = f"{'T':>4} {'B':>4} {'impl':>12} {'ms/step':>9} {'samples/s':>10} {'saved MB':>9}"
     print(header + "   ratios")
     for steps in args.steps:
         for batch in args.batches:
-            result = bench(steps, batch, device, args.rounds, names)
+            result = bench(args.network, steps, batch, device, args.rounds, names)
             for name in names:
                 r = result[name]
-                line = f"{steps:>4} {batch:>4} {name:>9} {r['ms']:>9.1f} {r['samples_per_s']:>10.0f} {r['saved_mb']:>9.1f}"
-                if name == "rouser":
-                    line += f"   rouser/floor time = {r['ms'] / result['floor']['ms']:.2f}x"
+                line = f"{steps:>4} {batch:>4} {name:>12} {r['ms']:>9.1f} {r['samples_per_s']:>10.0f} {r['saved_mb']:>9.1f}"
+                if name.startswith("rouser"):
+                    line += f"   time / floor = {r['ms'] / result['floor']['ms']:.2f}x"
                     if "snntorch" in result:
                         speedup = result["snntorch"]["ms"] / r["ms"]
                         line += f", speed-up over snntorch = {speedup:.1f}x"

@@ -20,11 +20,13 @@ def test_network_flattens_each_step_and_returns_every_layer() -> None:
     assert net.sizes == (2312, 500, 500, 10) and len(net.neurons) == 3
 
 
-def test_weights_are_kaiming_normal_without_bias() -> None:
+def test_weights_are_kaiming_uniform_without_bias() -> None:
     torch.manual_seed(0)
     synapse = build_network((700, 1, 1), (200, 200), 20).blocks[0].synapse
     assert synapse.bias is None
-    assert synapse.weight.std().item() == pytest.approx(math.sqrt(2 / 700), rel=0.05)
+    bound = 1 / math.sqrt(700)
+    assert synapse.weight.abs().max().item() <= bound
+    assert synapse.weight.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.05)
 
 
 def test_wrong_input_size_is_a_clear_error() -> None:

@@ -166,7 +166,8 @@ def test_short_synthetic_shd_run_learns_and_only_rouser_moves_thresholds(tmp_pat
     rouser_th = records["rouser"]["history"][-1]["thresholds"]
     baseline_th = records["baseline"]["history"][-1]["thresholds"]
     for layer in ("layer1", "layer2", "layer3"):
-        assert rouser_th[layer]["std"] > 1e-3 and rouser_th[layer]["max"] > 1.25
+        assert rouser_th[layer]["std"] > 1e-3
+        assert rouser_th[layer]["max"] - rouser_th[layer]["min"] > 1e-3
         assert baseline_th[layer]["min"] == baseline_th[layer]["max"] == 1.25
 
 
