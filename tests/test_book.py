@@ -125,6 +125,19 @@ def smoke_book() -> Path:
     return HTML
 
 
+def test_a_second_workflow_run_recomputes_nothing(smoke_book: Path) -> None:
+    """Runs whose record exists, and pages newer than their inputs, are not redone."""
+    result = subprocess.run(
+        ["snakemake", "--dry-run", "--config", "profile=smoke"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
 def _page(html: Path, name: str) -> str:
     path = html / f"{name}.html"
     assert path.is_file(), f"{path} was not built"
