@@ -225,7 +225,8 @@ def ensure_synthetic(
     if {key: written.get(key) for key in wanted} == wanted:
         if written["n_train"] >= n_train and written["n_test"] >= n_test:
             return folder
-    elif folder.exists():  # another seed or generator version: start over
+    elif written:  # another seed or generator version: start over (an unmarked folder may
+        # be another process writing the same deterministic files right now: keep it)
         shutil.rmtree(folder)
         written = {}
     WRITERS[dataset](folder, n_train, n_test, seed, progress)
