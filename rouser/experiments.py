@@ -42,6 +42,9 @@ NOTEBOOK_PARAMETERS = (
 def experiment_runs(name: str, profile: str, config: dict | None = None) -> list[RunConfig]:
     """The runs experiment `name` needs in `profile`, one per seed of the profile.
 
+    Fig. 2 and Fig. 6 may name their own `seeds` (the cpu profile trains their many
+    settings once, to stay within a laptop hour, and Table I's runs over all seeds).
+
     `config` is the raw `_config.yml` dict (default: read it); the profile's overrides of
     `experiments` (e.g. fewer epochs in smoke) are applied here.
     """
@@ -78,7 +81,7 @@ def experiment_runs(name: str, profile: str, config: dict | None = None) -> list
             )
             for dataset in fig2["datasets"]
             for threshold in fig2["thresholds"]
-            for seed in seeds
+            for seed in fig2.get("seeds", seeds)
         ]
     # fig6: threshold learning on and off (lr_th = 0) from the same seed, i.e. the same
     # initial weights; both are "rouser" runs so that only lr_th differs between them.
@@ -98,7 +101,7 @@ def experiment_runs(name: str, profile: str, config: dict | None = None) -> list
         )
         for setting in fig6["settings"].values()
         for lr_th in setting["lr_th"]
-        for seed in seeds
+        for seed in fig6.get("seeds", seeds)
     ]
 
 
