@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import torch
 from matplotlib.figure import Figure
-from test_train import CHANNELS, CLASSES, STEPS, toy_loaders
+from toy_task import CHANNELS, CLASSES, STEPS, toy_loaders
 
 from rouser import figures
 from rouser.config import deep_merge, load_config, resolve_run

@@ -6,82 +6,14 @@ of its own group of input channels), so the whole file runs in seconds on one co
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from toy_task import CHANNELS, CLASSES, STEPS, toy_loaders
 
 import rouser.train as train_module
 from rouser.config import resolve_run
 from rouser.records import checkpoint_path, read_record, record_path
 from rouser.train import TIMING_KEYS, check_finite, main, resolve_device, train
-
-CHANNELS, STEPS, CLASSES = 12, 12, 3
-
-
-def toy_dataset(n: int, seed: int) -> TensorDataset:
-    """Class k fires channels [4k, 4k+4) at rate 0.4, every other channel at 0.03."""
-    generator = torch.Generator().manual_seed(seed)
-    labels = torch.arange(n) % CLASSES
-    rates = torch.full((CLASSES, CHANNELS), 0.03)
-    group = CHANNELS // CLASSES
-    for k in range(CLASSES):
-        rates[k, k * group : (k + 1) * group] = 0.4
-    spikes = (torch.rand(n, STEPS, CHANNELS, generator=generator) < rates[labels][:, None]).float()
-    return TensorDataset(spikes, labels)
-
-
-class Jittered(Dataset):
-    """Augmentation with a private generator that persists across epochs (like NMNIST's
-    shift/rotation): each item drops a random 20% of its spikes. Exposes its state the
-    torch way, so a checkpoint can carry it."""
-
-    def __init__(self, base: TensorDataset, seed: int) -> None:
-        self.base, self.rng = base, np.random.default_rng(seed)
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        spikes, label = self.base[index]
-        keep = torch.from_numpy(self.rng.random(spikes.shape) >= 0.2)
-        return spikes * keep, label
-
-    def state_dict(self) -> dict:
-        return {"rng": self.rng.bit_generator.state}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.rng.bit_generator.state = state["rng"]
-
-
-def time_first(batch: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
-    spikes, labels = zip(*batch, strict=True)
-    return torch.stack(spikes).transpose(0, 1), torch.stack(labels)
-
-
-def toy_loaders(seed: int = 0, n_train: int = 48, n_test: int = 24, augment: bool = False):
-    """(train, test, info) as `make_loaders` returns them: [T, B, N] float spikes, int64 labels."""
-    order = torch.Generator().manual_seed(seed)
-    train_set = toy_dataset(n_train, 1)
-    train_loader = DataLoader(
-        Jittered(train_set, seed) if augment else train_set,
-        batch_size=8,
-        shuffle=True,
-        generator=order,
-        collate_fn=time_first,
-    )
-    test_loader = DataLoader(toy_dataset(n_test, 2), batch_size=8, collate_fn=time_first)
-    info = {
-        "dataset": "shd",
-        "source": "synthetic",
-        "root": None,
-        "n_train": n_train,
-        "n_test": n_test,
-        "test_split": "holdout",
-        "time_bins": STEPS,
-        "bin_us": 1000,
-    }
-    return train_loader, test_loader, info
 
 
 def toy_run(method: str = "rouser", **overrides):
