@@ -20,10 +20,10 @@ from pathlib import Path
 
 import yaml
 
+from rouser.atomic import atomic_write
 from rouser.config import DATASETS, PROFILES, REPO_ROOT, RunConfig, check_choice, resolve_run
 from rouser.experiments import all_runs, experiment_runs
 from rouser.figures import METHOD_LABELS
-from rouser.records import atomic_write
 
 BOOK_DIR = REPO_ROOT / "book"
 

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from rouser.atomic import atomic_write
 from rouser.config import RunConfig
-from rouser.records import atomic_write
 
 Loaders = tuple[DataLoader, DataLoader, dict]
 # What must match for a checkpoint to continue on this data; paths may move (data root, cache).

@@ -31,9 +31,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from rouser.atomic import atomic_write
 from rouser.config import REPO_ROOT, check_choice, profile_config
 from rouser.experiments import experiment_runs, missing_runs
-from rouser.records import atomic_write, default_runs_dir, load_records, record_path
+from rouser.records import default_runs_dir, load_records, record_path
 
 PAPER_VALUES_PATH = Path(__file__).with_name("paper_values.yml")
 DONE_STATUSES = ("finished", "non-convergent")

@@ -14,15 +14,14 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO
 
 import pandas as pd
 import torch
 
 import rouser
+from rouser.atomic import atomic_write
 from rouser.config import REPO_ROOT, RunConfig, check_choice
 
 SCHEMA = 1
@@ -46,30 +45,6 @@ def record_path(run_or_id: RunConfig | str, runs_dir: str | Path | None = None) 
 def checkpoint_path(run_or_id: RunConfig | str, runs_dir: str | Path | None = None) -> Path:
     """`<runs_dir>/<run_id>.ckpt.pt`: the last completed epoch's state, for resuming."""
     return Path(runs_dir or default_runs_dir()) / f"{_run_id(run_or_id)}.ckpt.pt"
-
-
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Write a file through `write(handle)` so that readers never see a partial file.
-
-    The bytes go to a hidden temporary file in the target's folder (same file system, so
-    the rename is atomic), are flushed and fsynced, then renamed over `path`. If `write`
-    raises, the temporary file is removed and `path` keeps its previous content.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o644)  # mkstemp's 0600 would hide records from others
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def write_record(record: dict, path: str | Path) -> None:

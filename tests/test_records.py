@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from rouser import records
+from rouser.atomic import atomic_write
 from rouser.config import resolve_run
 from rouser.records import (
-    atomic_write,
     checkpoint_path,
     default_runs_dir,
     environment,

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from rouser.data.binning import Binning, SparseSample
 from rouser.data.errors import CorruptRecordingError
-from rouser.data.files import atomic_folder
+from rouser.atomic import atomic_folder
 from rouser.data.readers import Recordings
 
 CACHE_FORMAT = 1  # bump when the binning or the file layout changes

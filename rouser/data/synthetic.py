@@ -25,7 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from rouser.config import check_choice
-from rouser.data.files import atomic_file
+from rouser.atomic import atomic_file
 
 SYNTHETIC_SEED = 0
 GENERATOR_VERSION = 1  # bump when a writer's output changes

@@ -17,10 +17,10 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from rouser.atomic import atomic_write
 from rouser.config import DATASETS, PROFILES
 from rouser.data import make_loaders
 from rouser.experiments import all_runs
-from rouser.records import atomic_write
 
 
 def prepare(profile: str, dataset: str, data_root: str | None, output: Path) -> dict:

@@ -1,8 +1,10 @@
-"""Atomic file and folder writes: readers never see a half-written cache or dataset file.
+"""Atomic file and folder writes: readers never see a half-written record, checkpoint,
+cache or dataset file.
 
-Why: caches and synthetic datasets are shared by concurrent runs (Snakemake jobs, notebook
-kernels). Each writer fills a private temporary name in the destination's folder and renames
-it into place, which is atomic on one file system; a crash leaves only a temporary name.
+Why: records, caches and synthetic datasets are shared by concurrent runs (Snakemake jobs,
+notebook kernels) and must survive a crash mid-write. Each writer fills a private temporary
+name in the destination's folder and renames it into place, which is atomic on one file
+system; a crash leaves only a temporary name, which readers ignore.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import contextlib
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 
 def _temporary_name(path: Path) -> Path:
@@ -49,3 +52,14 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
                 raise
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) -> None:
+    """Write a file through `write(handle)`, flushed and fsynced before the rename.
+
+    If `write` raises (or the process is interrupted), `path` keeps its previous content.
+    """
+    with atomic_file(path) as temporary, temporary.open("wb") as handle:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
