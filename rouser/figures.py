@@ -72,7 +72,7 @@ def load_paper_values(path: str | os.PathLike | None = None) -> dict:
 # ---------------------------------------------------------------------------- record helpers
 
 
-def _layers(records: pd.DataFrame, prefix: str, suffix: str = "") -> list[str]:
+def layer_names(records: pd.DataFrame, prefix: str, suffix: str = "") -> list[str]:
     """Layer names with a `prefix.<layer><suffix>` column, in network order (layer2 < layer10)."""
     names = {
         column[len(prefix) + 1 : len(column) - len(suffix)]
@@ -485,7 +485,7 @@ def fig4_dead_neurons(
     _require(records, "Fig. 4")
     reference = (paper or load_paper_values())["fig4"]
     rows = _only_dataset(records, dataset, "Fig. 4")
-    layers = _layers(rows, "dead_neurons")
+    layers = layer_names(rows, "dead_neurons")
     present = sorted(int(e) for e in rows["epoch"].unique())
     paper_epochs = reference["epochs"] if dataset == reference["dataset"] else []
     epochs = (
@@ -553,7 +553,7 @@ def fig5_spike_rates(
     _require(records, "Fig. 5")
     reference = (paper or load_paper_values())["fig5"]
     rows = _only_dataset(records, dataset, "Fig. 5")
-    layers = _layers(rows, "spike_rate")
+    layers = layer_names(rows, "spike_rate")
     methods = _method_order(rows["config.method"].unique())
     colors = dict(zip(layers, sns.color_palette("viridis", len(layers)), strict=True))
     figure, axes = _new_figure(len(methods), sharey=True)
@@ -652,7 +652,7 @@ def thresholds(records: pd.DataFrame, dataset: str = "nmnist", method: str = "ro
     rows = rows[rows["config.method"] == method]
     if rows.empty:
         raise ValueError(f"Thresholds: no records of method={method!r} for dataset={dataset!r}")
-    layers = _layers(rows, "thresholds", ".q50")
+    layers = layer_names(rows, "thresholds", ".q50")
     figure, axes = _new_figure(len(layers), width=3.6, sharey=True)
     color = METHOD_COLORS[method]
     for ax, layer in zip(axes, layers, strict=True):

@@ -18,7 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from rouser.figures import DATASET_LABELS, METHOD_LABELS, STYLE
+from rouser.figures import DATASET_LABELS, METHOD_LABELS, STYLE, layer_names
 
 
 def history_frame(record: dict) -> pd.DataFrame:
@@ -29,14 +29,6 @@ def history_frame(record: dict) -> pd.DataFrame:
             f"{record.get('status')!r}, error {record.get('error')!r}): nothing to plot"
         )
     return pd.json_normalize(record["history"], sep=".")
-
-
-def _layers(history: pd.DataFrame, prefix: str) -> list[str]:
-    """Layer names under `prefix` in network order (layer2 before layer10)."""
-    names = {
-        column.split(".")[1] for column in history.columns if column.startswith(prefix + ".layer")
-    }
-    return sorted(names, key=lambda name: int(name.removeprefix("layer")))
 
 
 def provenance(record: dict) -> str:
@@ -116,7 +108,7 @@ def plot_loss(ax: Axes, history: pd.DataFrame) -> None:
 
 def plot_dead_neurons(ax: Axes, history: pd.DataFrame) -> None:
     """Dead neurons per hidden layer (%, Fig. 4's measure); dotted: silent for every input."""
-    for index, layer in enumerate(_layers(history, "dead_neurons")):
+    for index, layer in enumerate(layer_names(history, "dead_neurons")):
         color = f"C{index}"
         ax.plot(
             history["epoch"],
@@ -139,7 +131,7 @@ def plot_dead_neurons(ax: Axes, history: pd.DataFrame) -> None:
 
 def plot_spike_rates(ax: Axes, history: pd.DataFrame) -> None:
     """Mean spikes per neuron per time step, every layer including the output (Fig. 5)."""
-    layers = _layers(history, "spike_rate")
+    layers = layer_names(history, "spike_rate")
     for layer in layers:
         label = f"{layer} (output)" if layer == layers[-1] else layer
         ax.plot(history["epoch"], 100 * history[f"spike_rate.{layer}"], marker=".", label=label)
@@ -149,7 +141,7 @@ def plot_spike_rates(ax: Axes, history: pd.DataFrame) -> None:
 
 def plot_thresholds(ax: Axes, history: pd.DataFrame) -> None:
     """Median threshold per layer with its 5-95% band: flat for the frozen baseline."""
-    for index, layer in enumerate(_layers(history, "thresholds")):
+    for index, layer in enumerate(layer_names(history, "thresholds", ".q50")):
         column = f"thresholds.{layer}"
         color = f"C{index}"
         ax.fill_between(
@@ -167,7 +159,7 @@ def plot_thresholds(ax: Axes, history: pd.DataFrame) -> None:
 
 def plot_weight_change(ax: Axes, history: pd.DataFrame) -> None:
     """||W_e - W_0||_F per layer and in total (Fig. 3 normalises the total)."""
-    for layer in [*_layers(history, "weight_change"), "total"]:
+    for layer in [*layer_names(history, "weight_change"), "total"]:
         column = f"weight_change.{layer}"
         ax.plot(
             history["epoch"],
