@@ -4,7 +4,7 @@ Both compute, for x of shape [T, B, N] and one threshold per neuron:
 
     I[t] = cd * I[t-1] + x[t]                  synaptic current
     V[t] = vd * V'[t-1] + I[t]                 membrane voltage (pre-reset)
-    S[t] = 1 if V[t] >= Th else 0              eq. 1
+    S[t] = 1 if V[t] > Th else 0               eq. 1 (strict)
     V'[t] = V[t] * (1 - S[t])                  reset to V_rest = 0, carried to t + 1
 
 and back-propagate with the surrogate of eqs. 2-3 through integrators treated as linear
@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from rouser import kernels
+from rouser.fixed_point import STATE_SCALE, decay_numerator, shift_to_zero, to_state
 from rouser.surrogate import spike
 
 BACKENDS = ("auto", "numba", "torch")
@@ -30,17 +31,33 @@ def cuba_lif_reference(
     voltage_decay: float,
     tau: float,
     scale: float,
+    fixed_point: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-step autograd implementation; returns (spikes, pre-reset voltage), both [T, B, N].
 
     Slow (one autograd node per op and step) but a direct transcription of the equations.
+    With `fixed_point`, each state's value is replaced by lava-dl's integer state
+    (`rouser.fixed_point`) while its gradient stays that of the float integrator with the
+    quantised decays: the straight-through backward lava-dl uses.
     """
+    if fixed_point:
+        cd_num, vd_num = decay_numerator(current_decay), decay_numerator(voltage_decay)
+        current_decay, voltage_decay = cd_num / STATE_SCALE, vd_num / STATE_SCALE
+        current_int = torch.zeros(x.shape[1:], dtype=torch.int64, device=x.device)
+        state_int = torch.zeros_like(current_int)
     current = torch.zeros_like(x[0])
     state = torch.zeros_like(x[0])
     spikes, voltages = [], []
     for t in range(x.shape[0]):
         current = current_decay * current + x[t]
         voltage = voltage_decay * state + current
+        if fixed_point:
+            current_int = shift_to_zero(current_int * cd_num) + to_state(x[t].detach())
+            voltage_int = shift_to_zero(state_int * vd_num) + current_int
+            current = current + (current_int / STATE_SCALE - current).detach()
+            voltage = voltage + (voltage_int / STATE_SCALE - voltage).detach()
+            state_int = voltage_int.masked_fill(voltage_int > threshold.detach().double() * STATE_SCALE, 0
+            )
         s = spike(voltage, threshold, tau, scale)
         # Subtracting a detached copy resets the value while the gradient still flows
         # through V unchanged: the "reset ignored" backward of SLAYER.
@@ -54,10 +71,17 @@ class CubaLIFFunction(torch.autograd.Function):
     """One autograd node for the whole sequence; saves only the pre-reset voltage."""
 
     @staticmethod
-    def forward(ctx, x, threshold, current_decay, voltage_decay, tau, scale, use_numba):  # type: ignore[override]
-        forward = kernels.forward_numba if use_numba else kernels.forward_torch
+    def forward(ctx, x, threshold, current_decay, voltage_decay, tau, scale, use_numba, fixed):  # type: ignore[override]
         threshold_ = threshold.detach().to(x.dtype).contiguous()
-        spikes, voltage = forward(x.detach().contiguous(), threshold_, current_decay, voltage_decay)
+        x_ = x.detach().contiguous()
+        if fixed:
+            forward = kernels.forward_fixed_numba if use_numba else kernels.forward_fixed_torch
+            cd_num, vd_num = decay_numerator(current_decay), decay_numerator(voltage_decay)
+            spikes, voltage = forward(x_, threshold_, cd_num, vd_num)
+            current_decay, voltage_decay = cd_num / STATE_SCALE, vd_num / STATE_SCALE
+        else:
+            forward = kernels.forward_numba if use_numba else kernels.forward_torch
+            spikes, voltage = forward(x_, threshold_, current_decay, voltage_decay)
         ctx.save_for_backward(voltage, threshold_)
         ctx.params = (current_decay, voltage_decay, tau, scale, use_numba)
         ctx.mark_non_differentiable(voltage)
@@ -73,7 +97,7 @@ class CubaLIFFunction(torch.autograd.Function):
         )
         if not ctx.needs_input_grad[1]:
             grad_th = None
-        return grad_x, grad_th, None, None, None, None, None
+        return grad_x, grad_th, None, None, None, None, None, None
 
 
 def cuba_lif(
@@ -84,11 +108,14 @@ def cuba_lif(
     tau: float,
     scale: float,
     backend: str = "auto",
+    fixed_point: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Fused implementation; returns (spikes, pre-reset voltage), both [T, B, N].
 
     `backend="auto"` picks the numba loop for CPU tensors and the torch loop elsewhere
-    (CUDA); the voltage output carries no gradient.
+    (CUDA); the voltage output carries no gradient. `fixed_point` runs the forward pass in
+    lava-dl's integer arithmetic (`rouser.fixed_point`) and the backward pass with its
+    quantised decays.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend={backend!r} is not allowed; choose one of {list(BACKENDS)}")
@@ -103,4 +130,5 @@ def cuba_lif(
         float(tau),
         float(scale),
         use_numba,
+        bool(fixed_point),
     )

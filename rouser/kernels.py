@@ -3,7 +3,8 @@
 Two implementations of the same two kernels:
 
 * `forward(x, th, cd, vd) -> (spikes, voltage)` runs the recurrence with reset and returns
-  the spikes and the pre-reset voltage of every step (all that backward needs);
+  the spikes and the pre-reset voltage of every step (all that backward needs); its
+  `forward_fixed_*` twin does the same in lava-dl's integer arithmetic (`rouser.fixed_point`);
 * `backward(grad_s, voltage, th, cd, vd, tau, scale) -> (grad_x, grad_th)` applies the
   surrogate (eqs. 2-3) and back-propagates through the two leaky integrators in reverse
   time as linear filters (the reset is not differentiated, as in SLAYER).
@@ -24,6 +25,7 @@ import numba
 import numpy as np
 import torch
 
+from rouser.fixed_point import STATE_SCALE, shift_to_zero, to_state
 from rouser.surrogate import surrogate_derivative
 
 
@@ -42,9 +44,32 @@ def _forward_numba(x, th, cd, vd, spikes, voltage):  # pragma: no cover - compil
                 current[b, n] = c
                 v = vd * state[b, n] + c
                 voltage[t, b, n] = v
-                fire = v >= th[n]
+                fire = v > th[n]
                 spikes[t, b, n] = fire
                 state[b, n] = 0.0 if fire else v
+
+
+# lava-dl's integer arithmetic (rouser.fixed_point): states in units of 1/4096, decays as
+# 12-bit numerators, products shifted right with rounding toward zero, inputs truncated.
+@numba.njit(cache=True)
+def _forward_fixed_numba(x, th, cd_num, vd_num, spikes, voltage):  # pragma: no cover
+    steps, batch, neurons = x.shape
+    current = np.zeros((batch, neurons), dtype=np.int64)
+    state = np.zeros((batch, neurons), dtype=np.int64)
+    for t in range(steps):
+        for b in range(batch):
+            for n in range(neurons):
+                decayed = current[b, n] * cd_num
+                decayed = decayed >> 12 if decayed >= 0 else -((-decayed) >> 12)
+                c = decayed + np.int64(x[t, b, n] * 4096.0)
+                current[b, n] = c
+                decayed = state[b, n] * vd_num
+                decayed = decayed >> 12 if decayed >= 0 else -((-decayed) >> 12)
+                v = decayed + c
+                voltage[t, b, n] = v / 4096.0
+                fire = v > th[n] * 4096.0
+                spikes[t, b, n] = fire
+                state[b, n] = 0 if fire else v
 
 
 @numba.njit(cache=True)
@@ -76,6 +101,16 @@ def forward_numba(
     # Scalars in the tensor's dtype keep float32 inputs in float32 arithmetic.
     real = x.numpy().dtype.type
     _forward_numba(x.numpy(), th.numpy(), real(cd), real(vd), spikes.numpy(), voltage.numpy())
+    return spikes, voltage
+
+
+def forward_fixed_numba(
+    x: torch.Tensor, th: torch.Tensor, cd_num: int, vd_num: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """CPU forward pass in lava-dl's fixed point; decays are numerators over 4096."""
+    spikes = torch.empty_like(x)
+    voltage = torch.empty_like(x)
+    _forward_fixed_numba(x.numpy(), th.numpy(), cd_num, vd_num, spikes.numpy(), voltage.numpy())
     return spikes, voltage
 
 
@@ -117,8 +152,24 @@ def forward_torch(
         current.mul_(cd).add_(x[t])
         state.mul_(vd).add_(current)
         voltage[t] = state
-        state.masked_fill_(state >= th, 0.0)
-    return (voltage >= th).to(x.dtype), voltage
+        state.masked_fill_(state > th, 0.0)
+    return (voltage > th).to(x.dtype), voltage
+
+
+def forward_fixed_torch(
+    x: torch.Tensor, th: torch.Tensor, cd_num: int, vd_num: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Device-agnostic forward pass in lava-dl's fixed point (integer states, int64)."""
+    voltage = torch.empty_like(x)
+    current = torch.zeros(x.shape[1:], dtype=torch.int64, device=x.device)
+    state = torch.zeros_like(current)
+    scaled_th = th.double() * STATE_SCALE
+    for t in range(x.shape[0]):
+        current = shift_to_zero(current * cd_num) + to_state(x[t])
+        state = shift_to_zero(state * vd_num) + current
+        voltage[t] = state / STATE_SCALE
+        state = state.masked_fill(state > scaled_th, 0)
+    return (voltage > th).to(x.dtype), voltage
 
 
 @functools.lru_cache(maxsize=16)

@@ -1,20 +1,52 @@
-"""`CubaLIF`: the current-based leaky integrate-and-fire neuron with a learnable threshold.
+r"""``CubaLIF``: the current-based leaky integrate-and-fire neuron with a learnable threshold.
 
-Dynamics (SLAYER's CUBA neuron, time-first tensors [T, B, N]):
+SLAYER's CUBA neuron on time-first tensors ``[T, B, N]``, one threshold :math:`\vartheta_n`
+per neuron. With :math:`\alpha_I` = ``current_decay`` and :math:`\alpha_V` =
+``voltage_decay``, the fractions *kept* per step, and a reset to :math:`V_{rest} = 0`:
 
-    I[t] = cd * I[t-1] + x[t]                  cd = current_decay, fraction KEPT per step
-    V[t] = vd * V[t-1] * (1 - S[t-1]) + I[t]   vd = voltage_decay, reset to V_rest = 0
-    S[t] = 1 if V[t] >= Th else 0              eq. 1, one Th per neuron
+.. math::
 
-Backward (surrogate gradient, the paper's eqs. 2 and 3):
+    I[t] &= \alpha_I \, I[t-1] + x[t] \\
+    V[t] &= \alpha_V \, V[t-1] \, (1 - S[t-1]) + I[t] \\
+    S[t] &= H(V[t] - \vartheta) = \begin{cases} 1 & V[t] > \vartheta \\
+            0 & \text{otherwise} \end{cases} \qquad \text{(eq. 1)}
 
-    dS/dV  =  (s / tau) * exp(-|V - Th| / tau)
-    dS/dTh = -(s / tau) * exp(-|V - Th| / tau)
+The backward pass replaces the step's derivative by the paper's surrogate (eqs. 2 and 3),
+which is what lets the threshold learn:
 
-Rouser (`learn_threshold=True`) makes `threshold` an `nn.Parameter` updated by the optimizer
-like the weights; the baseline (`learn_threshold=False`) keeps it as a frozen buffer. lava-dl's
-`current_decay=0.25, voltage_decay=0.03` (fractions lost) is `current_decay=0.75,
-voltage_decay=0.97` here (fractions kept, as the paper's Table II states them).
+.. math::
+
+    \frac{\partial S}{\partial V} = \frac{s}{\tau} e^{-|V - \vartheta| / \tau},
+    \qquad
+    \frac{\partial S}{\partial \vartheta} = -\frac{s}{\tau} e^{-|V - \vartheta| / \tau}
+
+Rouser (``learn_threshold=True``) makes ``threshold`` an ``nn.Parameter`` updated by the
+optimizer like the weights; the baseline (``learn_threshold=False``) keeps it as a frozen
+buffer. lava-dl's ``current_decay=0.25, voltage_decay=0.03`` (fractions lost) is
+``current_decay=0.75, voltage_decay=0.97`` here, as the paper's Table II states them.
+
+Why the comparison is strict: lava-dl compares against ``threshold + 0.01 / 4096`` ("Loihi
+spikes if voltage > vth"), so a neuron at rest (:math:`V = 0`) never fires, even at
+:math:`\vartheta = 0` (Fig. 2's first grid point). A learned threshold may become negative;
+then :math:`0 > \vartheta` and the neuron fires at rest on every step, as the equations say.
+rouser does not clamp it: clamping would hide what the optimizer did, and Loihi, whose
+threshold mantissa is unsigned, could not run such a network anyway.
+
+``fixed_point=True`` runs the forward pass in lava-dl's integer arithmetic
+(:mod:`rouser.fixed_point`: states in units of 1/4096, 12-bit decays, rounding toward zero),
+spike for spike and voltage for voltage what lava-dl computes; the backward pass stays the
+float surrogate above, with the quantised decays.
+
+Example::
+
+    >>> import torch
+    >>> from rouser import CubaLIF
+    >>> neuron = CubaLIF(3, threshold=1.25)
+    >>> spikes = neuron(torch.full((20, 1, 3), 0.1))   # constant current 0.1 for 20 steps
+    >>> spikes.shape, int(spikes.sum())
+    (torch.Size([20, 1, 3]), 6)
+    >>> int(CubaLIF(4, threshold=0.0, learn_threshold=False)(torch.zeros(5, 1, 4)).sum())
+    0
 """
 
 from __future__ import annotations
@@ -38,6 +70,7 @@ class CubaLIF(nn.Module):
         learn_threshold: True for Rouser, False for the fixed-threshold baseline.
         backend: "auto" (numba on CPU, torch loop on CUDA), "numba", "torch", or
             "reference" (per-step autograd; slow, for checking).
+        fixed_point: run the forward pass in lava-dl's integer arithmetic.
 
     Set `record_voltage = True` to keep the last forward pass's pre-reset voltage in
     `self.voltage` (detached); it costs nothing when off, because the fused path computes
@@ -54,6 +87,7 @@ class CubaLIF(nn.Module):
         scale: float = 1.5,
         learn_threshold: bool = True,
         backend: str = "auto",
+        fixed_point: bool = False,
     ) -> None:
         super().__init__()
         if n_neurons < 1:
@@ -75,6 +109,7 @@ class CubaLIF(nn.Module):
         self.scale = float(scale)
         self.learn_threshold = learn_threshold
         self.backend = backend
+        self.fixed_point = bool(fixed_point)
         self.record_voltage = False
         self.voltage: torch.Tensor | None = None
         initial = torch.full((n_neurons,), float(threshold))
@@ -87,7 +122,7 @@ class CubaLIF(nn.Module):
         return (
             f"{self.n_neurons}, current_decay={self.current_decay}, "
             f"voltage_decay={self.voltage_decay}, tau={self.tau}, scale={self.scale}, "
-            f"learn_threshold={self.learn_threshold}"
+            f"learn_threshold={self.learn_threshold}, fixed_point={self.fixed_point}"
         )
 
     def check_input(self, x: torch.Tensor) -> None:
@@ -99,8 +134,9 @@ class CubaLIF(nn.Module):
         if not x.is_floating_point():
             raise ValueError(f"CubaLIF expects a floating-point input, got dtype {x.dtype}")
         # One reduction instead of an element-wise isfinite (8x cheaper on CPU): any NaN or
-        # infinity makes the sum non-finite.
-        if not torch.isfinite(x.sum()):
+        # infinity makes the sum non-finite. CPU only: on a GPU the check would force a
+        # device-to-host sync on every forward pass.
+        if x.device.type == "cpu" and not torch.isfinite(x.sum()):
             raise ValueError("CubaLIF input contains NaN or infinite values")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -108,8 +144,10 @@ class CubaLIF(nn.Module):
         self.check_input(x)
         args = (self.threshold, self.current_decay, self.voltage_decay, self.tau, self.scale)
         if self.backend == "reference":
-            spikes, voltage = cuba_lif_reference(x, *args)
+            spikes, voltage = cuba_lif_reference(x, *args, fixed_point=self.fixed_point)
         else:
-            spikes, voltage = cuba_lif(x, *args, backend=self.backend)
+            spikes, voltage = cuba_lif(
+                x, *args, backend=self.backend, fixed_point=self.fixed_point
+            )
         self.voltage = voltage.detach() if self.record_voltage else None
         return spikes

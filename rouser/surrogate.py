@@ -1,6 +1,6 @@
 """The spike function and its surrogate derivative: the paper's eqs. 1-3.
 
-Eq. 1 (forward):  S = 1 if V >= Th else 0
+Eq. 1 (forward):  S = 1 if V > Th else 0   (strict, as lava-dl and Loihi: see CubaLIF)
 Eq. 2 (backward): dS/dV  =  (s / tau) * exp(-|V - Th| / tau)
 Eq. 3 (backward): dS/dTh = -(s / tau) * exp(-|V - Th| / tau)
 
@@ -36,7 +36,7 @@ class SpikeFunction(torch.autograd.Function):
     def forward(ctx, voltage, threshold, tau, scale):  # type: ignore[override]
         ctx.save_for_backward(voltage, threshold)
         ctx.tau, ctx.scale = tau, scale
-        return (voltage >= threshold).to(voltage.dtype)
+        return (voltage > threshold).to(voltage.dtype)
 
     @staticmethod
     def backward(ctx, grad_spike):  # type: ignore[override]
