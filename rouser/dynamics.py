@@ -11,9 +11,19 @@ and back-propagate with the surrogate of eqs. 2-3 through integrators treated as
 filters (the reset is not differentiated), as SLAYER does. `cuba_lif_reference` says this
 with per-step autograd; `cuba_lif` is a single autograd node whose forward and backward
 loop over time outside autograd, and the tests hold the two equal.
+
+The fused node's loops come from one of three kernel families: "numba" (CPU),
+"torch" (any device; ~5 kernel launches per step on a GPU) and "triton"
+(`rouser.kernels_triton`: one launch per pass on CUDA, imported on first use so that
+importing rouser never pays for importing triton).
 """
 
 from __future__ import annotations
+
+import functools
+import importlib
+import warnings
+from collections.abc import Callable
 
 import torch
 
@@ -21,7 +31,68 @@ from rouser import kernels
 from rouser.fixed_point import STATE_SCALE, decay_numerator, shift_to_zero, to_state
 from rouser.surrogate import spike
 
-BACKENDS = ("auto", "numba", "torch")
+BACKENDS = ("auto", "numba", "torch", "triton")
+TRITON_FIXED_POINT = (
+    "fixed_point=True has no Triton kernel: use backend='torch' (or 'auto', which runs the "
+    "torch loop for fixed point on CUDA)"
+)
+
+
+@functools.cache
+def triton_unavailable() -> str | None:
+    """Why the Triton kernels cannot be used here, or None when they import (checked once)."""
+    try:
+        importlib.import_module("rouser.kernels_triton")
+    except ImportError as error:
+        return f"triton does not import ({error})"
+    return None
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    """A warning shown once per process and message, not once per forward pass."""
+    warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+
+def resolve_backend(backend: str, device: torch.device, fixed_point: bool = False) -> str:
+    """The kernel family that runs: "numba", "torch" or "triton".
+
+    "auto" picks numba for CPU tensors and triton for CUDA tensors; it falls back to the
+    torch loop, saying why once, where triton does not import or has no kernel (fixed point).
+    An explicit backend that cannot run raises a ValueError instead.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r} is not allowed; choose one of {list(BACKENDS)}")
+    if backend == "auto":
+        if device.type == "cpu":
+            return "numba"
+        if device.type != "cuda":
+            reason = "the Triton kernels run on CUDA tensors only"
+        elif fixed_point:
+            reason = "fixed_point=True has no Triton kernel"
+        else:
+            reason = triton_unavailable()
+        if reason is None:
+            return "triton"
+        _warn_once(
+            f"CubaLIF backend='auto' runs the torch loop on {device.type} "
+            f"(~5 kernel launches per time step): {reason}"
+        )
+        return "torch"
+    if backend == "numba" and device.type != "cpu":
+        raise ValueError(f"backend='numba' runs on CPU tensors only, got device {device}")
+    if backend == "triton":
+        if fixed_point:
+            raise ValueError(TRITON_FIXED_POINT)
+        if (reason := triton_unavailable()) is not None:
+            raise ValueError(f"backend='triton' cannot run: {reason}")
+    return backend
+
+
+def _kernel(backend: str, name: str) -> Callable:
+    """`<name>_<backend>` from `rouser.kernels`, or from `rouser.kernels_triton` for triton."""
+    module = importlib.import_module("rouser.kernels_triton") if backend == "triton" else kernels
+    return getattr(module, f"{name}_{backend}")
 
 
 def cuba_lif_reference(
@@ -71,27 +142,27 @@ class CubaLIFFunction(torch.autograd.Function):
     """One autograd node for the whole sequence; saves only the pre-reset voltage."""
 
     @staticmethod
-    def forward(ctx, x, threshold, current_decay, voltage_decay, tau, scale, use_numba, fixed):  # type: ignore[override]
+    def forward(ctx, x, threshold, current_decay, voltage_decay, tau, scale, backend, fixed):  # type: ignore[override]
         threshold_ = threshold.detach().to(x.dtype).contiguous()
         x_ = x.detach().contiguous()
         if fixed:
-            forward = kernels.forward_fixed_numba if use_numba else kernels.forward_fixed_torch
+            forward = _kernel(backend, "forward_fixed")
             cd_num, vd_num = decay_numerator(current_decay), decay_numerator(voltage_decay)
             spikes, voltage = forward(x_, threshold_, cd_num, vd_num)
             current_decay, voltage_decay = cd_num / STATE_SCALE, vd_num / STATE_SCALE
         else:
-            forward = kernels.forward_numba if use_numba else kernels.forward_torch
+            forward = _kernel(backend, "forward")
             spikes, voltage = forward(x_, threshold_, current_decay, voltage_decay)
         ctx.save_for_backward(voltage, threshold_)
-        ctx.params = (current_decay, voltage_decay, tau, scale, use_numba)
+        ctx.params = (current_decay, voltage_decay, tau, scale, backend)
         ctx.mark_non_differentiable(voltage)
         return spikes, voltage
 
     @staticmethod
     def backward(ctx, grad_spikes, _grad_voltage):  # type: ignore[override]
         voltage, threshold = ctx.saved_tensors
-        current_decay, voltage_decay, tau, scale, use_numba = ctx.params
-        backward = kernels.backward_numba if use_numba else kernels.backward_torch
+        current_decay, voltage_decay, tau, scale, backend = ctx.params
+        backward = _kernel(backend, "backward")
         grad_x, grad_th = backward(
             grad_spikes.contiguous(), voltage, threshold, current_decay, voltage_decay, tau, scale
         )
@@ -112,16 +183,11 @@ def cuba_lif(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Fused implementation; returns (spikes, pre-reset voltage), both [T, B, N].
 
-    `backend="auto"` picks the numba loop for CPU tensors and the torch loop elsewhere
-    (CUDA); the voltage output carries no gradient. `fixed_point` runs the forward pass in
-    lava-dl's integer arithmetic (`rouser.fixed_point`) and the backward pass with its
-    quantised decays.
+    `backend="auto"` picks the numba loop for CPU tensors, the Triton kernels for CUDA
+    tensors and the torch loop where neither applies (`resolve_backend`); the voltage output
+    carries no gradient. `fixed_point` runs the forward pass in lava-dl's integer arithmetic
+    (`rouser.fixed_point`) and the backward pass with its quantised decays.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend={backend!r} is not allowed; choose one of {list(BACKENDS)}")
-    use_numba = backend == "numba" or (backend == "auto" and x.device.type == "cpu")
-    if use_numba and x.device.type != "cpu":
-        raise ValueError(f"backend='numba' runs on CPU tensors only, got device {x.device}")
     return CubaLIFFunction.apply(
         x,
         threshold,
@@ -129,6 +195,6 @@ def cuba_lif(
         float(voltage_decay),
         float(tau),
         float(scale),
-        use_numba,
+        resolve_backend(backend, x.device, fixed_point),
         bool(fixed_point),
     )

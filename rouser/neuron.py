@@ -54,7 +54,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rouser.dynamics import BACKENDS, cuba_lif, cuba_lif_reference
+from rouser.dynamics import BACKENDS, TRITON_FIXED_POINT, cuba_lif, cuba_lif_reference
 
 
 class CubaLIF(nn.Module):
@@ -68,8 +68,9 @@ class CubaLIF(nn.Module):
         tau: surrogate steepness of eq. 2 (3.75).
         scale: surrogate scale s of eq. 2 (1.5).
         learn_threshold: True for Rouser, False for the fixed-threshold baseline.
-        backend: "auto" (numba on CPU, torch loop on CUDA), "numba", "torch", or
-            "reference" (per-step autograd; slow, for checking).
+        backend: "auto" (numba on CPU; on CUDA the Triton kernels, or the torch loop with a
+            warning where triton does not import or for fixed point), "numba", "torch",
+            "triton", or "reference" (per-step autograd; slow, for checking).
         fixed_point: run the forward pass in lava-dl's integer arithmetic.
 
     Set `record_voltage = True` to keep the last forward pass's pre-reset voltage in
@@ -102,6 +103,8 @@ class CubaLIF(nn.Module):
             raise ValueError(
                 f"backend={backend!r} is not allowed; choose one of {[*BACKENDS, 'reference']}"
             )
+        if fixed_point and backend == "triton":
+            raise ValueError(TRITON_FIXED_POINT)
         self.n_neurons = n_neurons
         self.current_decay = float(current_decay)
         self.voltage_decay = float(voltage_decay)
