@@ -56,6 +56,7 @@ from rouser.metrics import (
     weight_change,
 )
 from rouser.network import SpikingMLP, build_network
+from rouser.nir_graph import export_run
 from rouser.optim import make_optimizer
 from rouser.records import (
     SCHEMA,
@@ -358,6 +359,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available)")
     parser.add_argument("--restart", action="store_true", help="ignore a record or checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    parser.add_argument(
+        "--export-nir", type=Path, metavar="PATH", help="then write the trained network as NIR"
+    )
     fixed = {"dataset", "method", "profile"}
     for field in dataclasses.fields(RunConfig):
         if field.name not in fixed:
@@ -374,10 +378,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = vars(_parser().parse_args(argv))
     options = {key: args.pop(key) for key in ("runs_dir", "data_root", "device")}
     restart, quiet = args.pop("restart"), args.pop("no_progress")
+    export_nir = args.pop("export_nir")
     run = resolve_run(args.pop("dataset"), args.pop("method"), args.pop("profile"), **args)
     record = train(run, resume=not restart, progress=not quiet, **options)
     print(f"{record['status']}: {record_path(run, options['runs_dir'])}")
     print(f"summary: {record['summary']}")
+    if export_nir is not None:
+        export_run(run, options["runs_dir"], export_nir)
+        print(f"NIR graph: {export_nir}")
     return record
 
 

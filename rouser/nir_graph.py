@@ -1,0 +1,334 @@
+r"""NIR export and import: a trained network as a graph that neuromorphic hardware reads.
+
+NIR (the Neuromorphic Intermediate Representation, PyPI ``nir``) describes a network in
+continuous time. Its ``CubaLIF`` node is, per neuron, with input :math:`x`:
+
+.. math::
+
+    \tau_{syn} \dot I = -I + w_{in} \, x, \qquad
+    \tau_{mem} \dot V = (v_{leak} - V) + r \, I,
+
+a spike when :math:`V` crosses :math:`v_{threshold}`, then :math:`V \leftarrow v_{reset}`.
+rouser's neuron is the discrete recurrence :math:`I[t] = \alpha_I I[t-1] + x[t]`,
+:math:`V[t] = \alpha_V V[t-1] + I[t]`, spike if :math:`V[t] > \vartheta`, reset to 0.
+
+**Discretisation convention.** Forward Euler with one step per time bin, ``dt`` seconds
+(one bin = ``dt``), the synaptic current updated first and the voltage then reading the
+current of the same step, as norse and snnTorch step a CubaLIF node. With
+
+.. math::
+
+    \tau_{syn} = \frac{dt}{1 - \alpha_I}, \quad \tau_{mem} = \frac{dt}{1 - \alpha_V}, \quad
+    w_{in} = \frac{\tau_{syn}}{dt}, \quad r = \frac{\tau_{mem}}{dt}, \quad
+    v_{leak} = v_{reset} = 0,
+
+Euler's :math:`I \leftarrow (1 - dt/\tau_{syn}) I + (dt/\tau_{syn}) w_{in} x` is exactly
+:math:`\alpha_I I + x` and likewise for :math:`V`, so a simulator stepping the graph with the
+same ``dt`` computes rouser's network (up to float rounding). Consequences worth knowing:
+
+* the time bin is the unit of time: export with ``dt`` = the run's bin width (NMNIST: 1 ms),
+  and step the graph with that ``dt``; another step size is another network;
+* a simulator that integrates exactly (decay :math:`e^{-dt/\tau}`) sees slightly different
+  decays (:math:`e^{-0.25} = 0.779` instead of 0.75, :math:`e^{-0.03} = 0.970` for 0.97);
+* an input value (a bin's event count) enters the current as is, since
+  :math:`(dt/\tau_{syn}) w_{in} = 1`;
+* the spike condition is strict, :math:`V > \vartheta` (rouser, lava-dl, Loihi; norse and
+  snnTorch compare ``V - threshold > 0`` as well), so a neuron at rest never fires at
+  :math:`\vartheta = 0`.
+
+The graph is ``input -> linear1 -> lif1 -> linear2 -> ... -> lifK -> output``: a
+``nir.Linear`` per synapse (weights ``[out, in]``, no bias) and a ``nir.CubaLIF`` per layer
+whose ``v_threshold`` holds each neuron's own threshold. The input is the flattened frame,
+in the order rouser's data pipeline produces it (NMNIST: ``[2, 34, 34]`` row-major).
+Weights and thresholds keep rouser's float32 values; the time constants are float64.
+The surrogate's ``tau`` and ``scale`` are training-only and not part of NIR.
+
+Example (the one-layer network of 3 inputs and 2 neurons, exported, written, read back):
+
+    >>> import tempfile, pathlib, nir, torch
+    >>> from rouser import from_nir, to_nir
+    >>> from rouser.network import SpikingMLP
+    >>> model = SpikingMLP([3, 2])
+    >>> model.neurons[0].threshold.data = torch.tensor([0.5, 2.0])
+    >>> graph = to_nir(model, dt=1e-3)
+    >>> sorted(graph.nodes), graph.nodes["lif1"].v_threshold.tolist()
+    (['input', 'lif1', 'linear1', 'output'], [0.5, 2.0])
+    >>> round(float(graph.nodes["lif1"].tau_syn[0]), 6), round(float(graph.nodes["lif1"].r[0]), 3)
+    (0.004, 33.333)
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.nir"
+    >>> nir.write(path, graph)
+    >>> again = from_nir(nir.read(path), dt=1e-3)
+    >>> x = torch.rand(50, 4, 3)
+    >>> bool(torch.equal(again(x), model(x)))
+    True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from pathlib import Path
+
+import nir
+import numpy as np
+import torch
+
+from rouser.checkpoint import load_checkpoint
+from rouser.config import RunConfig
+from rouser.network import SpikingMLP
+from rouser.neuron import CubaLIF
+from rouser.records import checkpoint_path, read_record, record_path
+
+PEERS = ("norse", "snntorch")
+# snnTorch 1.0's importer hard-codes this step (import_nir.py: dt = 1e-4) and refuses a
+# CubaLIF whose r is not tau_mem / 1e-4.
+SNNTORCH_DT = 1e-4
+# Relative tolerance for "these per-neuron values are one value" and "this gain is 1":
+# the float64 round trip dt -> tau -> decay moves a decay by ~1e-16, a foreign graph's
+# per-neuron spread or gain error is far larger.
+RTOL = 1e-6
+
+
+def _check_model(model: SpikingMLP) -> None:
+    """Refuse what a chain of Linear and CubaLIF nodes cannot express exactly."""
+    if not isinstance(model, SpikingMLP):
+        raise TypeError(f"to_nir exports a rouser SpikingMLP, got {type(model).__name__}")
+    for index, block in enumerate(model.blocks, 1):
+        neuron = block.neuron
+        if neuron.fixed_point:
+            raise ValueError(
+                f"layer {index} runs lava-dl's fixed-point arithmetic (fixed_point=True); NIR "
+                "describes the float dynamics: set neuron.fixed_point = False to export them"
+            )
+        for name in ("current_decay", "voltage_decay"):
+            if getattr(neuron, name) >= 1.0:
+                raise ValueError(
+                    f"layer {index}: {name}=1 is a leak-free integrator, whose NIR time "
+                    "constant would be infinite"
+                )
+        # An axonal delay would need a nir.Delay node, which norse and snnTorch do not read.
+        if getattr(block, "delay_shift", False):
+            raise ValueError(f"layer {index} delays its spikes (delay_shift=True): not exported")
+
+
+def to_nir(model: SpikingMLP, dt: float = 1e-3) -> nir.NIRGraph:
+    """The network as a NIR graph, one time bin = `dt` seconds (module docstring).
+
+    Every neuron keeps its own threshold; the decays become per-neuron time constants.
+    Stepping the graph with forward Euler at the same `dt` gives rouser's spikes.
+    """
+    if not dt > 0:
+        raise ValueError(f"dt={dt!r} must be > 0 (seconds per time bin)")
+    _check_model(model)
+    nodes: dict[str, nir.NIRNode] = {
+        "input": nir.Input(input_type={"input": np.array([model.sizes[0]])})
+    }
+    edges, previous = [], "input"
+    for index, block in enumerate(model.blocks, 1):
+        neuron = block.neuron
+        threshold = neuron.threshold.detach().cpu().numpy().copy()
+        ones = np.ones(neuron.n_neurons)
+        tau_syn = ones * (dt / (1.0 - neuron.current_decay))
+        tau_mem = ones * (dt / (1.0 - neuron.voltage_decay))
+        nodes[f"linear{index}"] = nir.Linear(weight=block.synapse.weight.detach().cpu().numpy())
+        nodes[f"lif{index}"] = nir.CubaLIF(
+            tau_syn=tau_syn,
+            tau_mem=tau_mem,
+            r=tau_mem / dt,
+            v_leak=np.zeros_like(ones),
+            v_threshold=threshold,
+            v_reset=np.zeros_like(ones),
+            w_in=tau_syn / dt,
+        )
+        edges += [(previous, f"linear{index}"), (f"linear{index}", f"lif{index}")]
+        previous = f"lif{index}"
+    nodes["output"] = nir.Output(output_type={"output": np.array([model.sizes[-1]])})
+    edges.append((previous, "output"))
+    return nir.NIRGraph(nodes=nodes, edges=edges)
+
+
+def _chain(graph: nir.NIRGraph) -> list[str]:
+    """Node names from input to output; refuses anything but one unbranched path."""
+    allowed = (nir.Input, nir.Linear, nir.CubaLIF, nir.Output)
+    for name, node in graph.nodes.items():
+        if not isinstance(node, allowed):
+            raise ValueError(
+                f"node {name!r} is a nir.{type(node).__name__}; rouser.from_nir reads a chain "
+                "of Input, Linear, CubaLIF and Output nodes (a SpikingMLP) only"
+            )
+    inputs = [name for name, node in graph.nodes.items() if isinstance(node, nir.Input)]
+    if len(inputs) != 1:
+        raise ValueError(f"the graph has {len(inputs)} Input nodes {inputs}; a SpikingMLP has 1")
+    successors: dict[str, list[str]] = {name: [] for name in graph.nodes}
+    for source, target in graph.edges:
+        successors[source].append(target)
+    order = inputs
+    while not isinstance(graph.nodes[order[-1]], nir.Output):
+        following = successors[order[-1]]
+        if len(following) != 1 or following[0] in order:
+            raise ValueError(
+                f"node {order[-1]!r} feeds {following}; rouser.from_nir reads one unbranched, "
+                "feed-forward path from the Input to the Output node"
+            )
+        order.append(following[0])
+    if len(order) != len(graph.nodes):
+        unused = sorted(set(graph.nodes) - set(order))
+        raise ValueError(f"nodes {unused} are not on the path from Input to Output")
+    return order
+
+
+def _one_value(name: str, field: str, values: np.ndarray) -> float:
+    """The value all neurons of node `name` share, or a ValueError saying they differ."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if not np.allclose(values, values[0], rtol=RTOL, atol=0.0):
+        raise ValueError(
+            f"node {name!r}: {field} differs between neurons ({values.min():g} to "
+            f"{values.max():g}); a rouser CubaLIF layer has one {field} for all its neurons"
+        )
+    return float(values[0])
+
+
+def _neuron(name: str, node: nir.CubaLIF, dt: float, neuron_kwargs: dict) -> CubaLIF:
+    """A rouser layer equal to `node` under the module's convention, or a ValueError."""
+    for field in ("v_leak", "v_reset"):
+        values = np.asarray(getattr(node, field))
+        if np.any(values != 0):
+            raise ValueError(
+                f"node {name!r}: {field} is not 0 (max |{field}| = {np.abs(values).max():g}); "
+                "rouser's neuron leaks towards and resets to 0"
+            )
+    threshold = np.asarray(node.v_threshold, dtype=np.float32)
+    if threshold.ndim != 1:
+        raise ValueError(f"node {name!r}: v_threshold has shape {threshold.shape}, not [N]")
+    decays = {}
+    for kept, tau_field, gain_field in (
+        ("current_decay", "tau_syn", "w_in"),
+        ("voltage_decay", "tau_mem", "r"),
+    ):
+        tau = np.asarray(getattr(node, tau_field), dtype=np.float64)
+        gain = dt / tau * np.asarray(getattr(node, gain_field), dtype=np.float64)
+        if not np.allclose(gain, 1.0, rtol=RTOL, atol=0.0):
+            raise ValueError(
+                f"node {name!r}: {gain_field} * dt / {tau_field} is {gain.min():g} to "
+                f"{gain.max():g}, not 1, at dt={dt:g}; a graph that to_nir wrote at another dt "
+                f"needs that dt here ({tau_field} / {gain_field} = {np.median(dt / gain):g} s)"
+            )
+        decays[kept] = 1.0 - _one_value(name, tau_field, dt / tau)
+        if not 0.0 <= decays[kept] < 1.0:
+            raise ValueError(
+                f"node {name!r}: {tau_field} gives {kept}={decays[kept]:g} at dt={dt:g}, "
+                "outside [0, 1): Euler at this dt is unstable for it"
+            )
+    neuron = CubaLIF(len(threshold), **decays, **neuron_kwargs)
+    neuron.threshold.data.copy_(torch.from_numpy(threshold))
+    return neuron
+
+
+def from_nir(graph: nir.NIRGraph, dt: float = 1e-3, **neuron_kwargs) -> SpikingMLP:
+    """The `SpikingMLP` a NIR graph describes, one time bin = `dt` seconds.
+
+    Reads what `to_nir` writes: Input -> (Linear -> CubaLIF) x K -> Output, each CubaLIF
+    with v_leak = v_reset = 0, one tau_syn and one tau_mem per layer, and w_in and r such
+    that Euler at `dt` adds the input unscaled (module docstring). Anything else is refused
+    with a ValueError naming the node, rather than approximated. `neuron_kwargs` go to
+    every `CubaLIF` (e.g. `learn_threshold`, `tau`, `scale`: not stored in NIR).
+    """
+    if not dt > 0:
+        raise ValueError(f"dt={dt!r} must be > 0 (seconds per time bin)")
+    order = _chain(graph)
+    layers = order[1:-1]
+    kinds = [type(graph.nodes[name]) for name in layers]
+    if not layers or kinds != [nir.Linear, nir.CubaLIF] * (len(layers) // 2):
+        raise ValueError(
+            f"path {order}: rouser.from_nir reads Input, then Linear and CubaLIF in turns "
+            "(at least one pair), then Output"
+        )
+    sizes = [int(np.prod(graph.nodes[order[0]].input_type["input"]))]
+    weights, neurons = [], []
+    for linear_name, lif_name in zip(layers[::2], layers[1::2], strict=True):
+        weight = np.asarray(graph.nodes[linear_name].weight, dtype=np.float32)
+        if weight.ndim != 2 or weight.shape[1] != sizes[-1]:
+            raise ValueError(
+                f"node {linear_name!r}: weight of shape {list(weight.shape)} does not take "
+                f"{sizes[-1]} inputs ([out, in] expected)"
+            )
+        neuron = _neuron(lif_name, graph.nodes[lif_name], dt, neuron_kwargs)
+        if neuron.n_neurons != weight.shape[0]:
+            raise ValueError(
+                f"node {lif_name!r} has {neuron.n_neurons} neurons but {linear_name!r} "
+                f"has {weight.shape[0]} outputs"
+            )
+        sizes.append(weight.shape[0])
+        weights.append(weight)
+        neurons.append(neuron)
+    model = SpikingMLP(sizes, **neuron_kwargs)
+    with torch.no_grad():
+        for block, weight, neuron in zip(model.blocks, weights, neurons, strict=True):
+            block.synapse.weight.copy_(torch.from_numpy(weight))
+            block.neuron = neuron
+    return model
+
+
+def export_run(run: RunConfig, runs_dir: str | Path | None, path: str | Path) -> nir.NIRGraph:
+    """Write the trained network of a finished run to `path` (a `.nir` file); return it.
+
+    The network is the run's last checkpoint (the final epoch's weights and thresholds),
+    found and checked by the same helpers training uses. One time bin = `run.bin_us`.
+    """
+    # rouser.train imports this module for its --export-nir flag; import it here, once the
+    # call needs it, so that neither module's import depends on the other's.
+    from rouser.train import build_model
+
+    record = read_record(record_path(run, runs_dir))
+    if record["status"] not in ("finished", "non-convergent"):
+        raise ValueError(
+            f"run {run.run_id} is {record['status']!r}; only a finished run is exported "
+            "(train it first: python -m rouser.train)"
+        )
+    checkpoint = load_checkpoint(checkpoint_path(run, runs_dir), run, record["data"])
+    with torch.random.fork_rng(devices=[]):  # build_model seeds torch: keep the caller's RNG
+        model = build_model(run)
+    model.load_state_dict(checkpoint["model"])
+    graph = to_nir(model, dt=run.bin_us * 1e-6)
+    nir.write(path, graph)
+    return graph
+
+
+def peer_spikes(graph: nir.NIRGraph, spikes: torch.Tensor, peer: str, dt: float) -> torch.Tensor:
+    """Output spikes [T, B, N] of `graph` run by another simulator on input `spikes` [T, B, ...].
+
+    An independent check of an export: the peer builds its own network from the graph and
+    is stepped once per time bin from a zero state. "norse" (1.1) keeps every neuron's own
+    threshold; "snntorch" (1.0) reads only uniform thresholds and only graphs exported at its
+    fixed dt of 1e-4 s. Both peers are optional (requirements-peers.txt).
+    """
+    if peer not in PEERS:
+        raise ValueError(f"peer={peer!r} is not one of {PEERS}")
+    frames = spikes.reshape(spikes.shape[0], spikes.shape[1], -1).float().cpu()
+    if peer == "norse":
+        # norse 1.1 calls torch.jit.script and a nirtorch loader, both deprecated now.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import norse.torch
+
+            network = norse.torch.from_nir(graph, dt=dt)
+    else:
+        if dt != SNNTORCH_DT:
+            raise ValueError(
+                f"snnTorch's importer assumes dt={SNNTORCH_DT:g} s; export with "
+                f"to_nir(model, dt={SNNTORCH_DT:g}) and pass that dt (got {dt:g})"
+            )
+        from snntorch.import_nir import import_from_nir
+
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints its progress
+            network = import_from_nir(graph)
+    outputs, state = [], None
+    with torch.no_grad():
+        for frame in frames:
+            if peer == "norse":
+                output, state = network(frame, state)
+            else:  # snnTorch's neurons keep their state inside the modules
+                output, _ = network(frame)
+            outputs.append(output)
+    return torch.stack(outputs)
