@@ -12,18 +12,18 @@ import copy
 import dataclasses
 import hashlib
 import json
+import math
 import os
-from pathlib import Path
 from typing import Any
 
 import yaml
 
+from rouser.paths import REPO_ROOT, config_path
+
 DATASETS = ("nmnist", "dvs128", "shd")
 METHODS = ("rouser", "baseline")
-PROFILES = ("paper", "cpu", "smoke")
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CONFIG_PATH = REPO_ROOT / "_config.yml"
+__all__ = ["DATASETS", "METHODS", "REPO_ROOT", "RunConfig", "profile_config", "resolve_run"]
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -39,7 +39,7 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 def load_config(path: str | os.PathLike | None = None) -> dict:
     """Read `_config.yml` (or `$ROUSER_CONFIG`, or `path`) as a plain dict."""
-    path = Path(path or os.environ.get("ROUSER_CONFIG") or CONFIG_PATH)
+    path = config_path(path)
     if not path.is_file():
         raise FileNotFoundError(
             f"experiment config not found at {path}; rouser reads the repository's _config.yml "
@@ -63,12 +63,94 @@ def profile_config(profile: str, config: dict | None = None) -> dict:
     return deep_merge(base, config["profiles"][profile]) | {"profile": profile}
 
 
+# What each run setting must be: (kind, lower bound, upper bound, bounds inclusive?).
+# One table, checked before any data work, by the CLI, the notebooks and the Snakefile alike.
+INT, REAL, FLAG, SIZES, OPTIONAL_INT = "integer", "finite number", "true or false", "sizes", "opt"
+SETTINGS: dict[str, tuple[str, float | None, float | None, str]] = {
+    "seed": (INT, 0, None, ">= 0"),
+    "epochs": (INT, 1, None, ">= 1"),
+    "batch_size": (INT, 1, None, ">= 1"),
+    "threads": (INT, 1, None, ">= 1"),
+    "threshold": (REAL, 0.0, None, ">= 0"),
+    "tau": (REAL, 0.0, None, "> 0"),
+    "scale": (REAL, 0.0, None, "> 0"),
+    "current_decay": (REAL, 0.0, 1.0, "in [0, 1]"),
+    "voltage_decay": (REAL, 0.0, 1.0, "in [0, 1]"),
+    "lr_w": (REAL, 0.0, None, ">= 0"),
+    "lr_th": (REAL, 0.0, None, ">= 0"),
+    "true_rate": (REAL, 0.0, 1.0, "in [0, 1]"),
+    "false_rate": (REAL, 0.0, 1.0, "in [0, 1]"),
+    "dropout": (REAL, 0.0, 1.0, "in [0, 1)"),
+    "latency_target": (REAL, 0.0, 1.0, "in (0, 1]"),
+    "chance_margin": (REAL, 0.0, 1.0, "in [0, 1)"),
+    "sensor_size": (SIZES, 1, None, "a list of integers >= 1"),
+    "hidden": (SIZES, 1, None, "a non-empty list of integers >= 1"),
+    "n_classes": (INT, 1, None, ">= 1"),
+    "time_bins": (INT, 1, None, ">= 1"),
+    "bin_us": (INT, 1, None, ">= 1"),
+    "train_subset": (OPTIONAL_INT, 1, None, "null (all recordings) or an integer >= 1"),
+    "test_subset": (OPTIONAL_INT, 1, None, "null (all recordings) or an integer >= 1"),
+    "augment": (FLAG, None, None, "true or false"),
+    "synthetic": (FLAG, None, None, "true or false"),
+    "fixed_point": (FLAG, None, None, "true or false"),
+    "delay_shift": (FLAG, None, None, "true or false"),
+    "weight_norm": (FLAG, None, None, "true or false"),
+}
+# Bounds that exclude their end point (everything else includes it).
+_OPEN_BELOW = {"tau", "scale", "latency_target"}
+_OPEN_ABOVE = {"dropout", "chance_margin"}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_setting(name: str, value: Any) -> Any:
+    """`value` as run setting `name` needs it (int, float, bool, tuple), or a ValueError.
+
+    The error names the setting, the value given and what is allowed: a typo'd or
+    non-finite value fails here, before any data is read, never later in the run.
+    """
+    kind, low, high, allowed = SETTINGS[name]
+
+    def refuse() -> ValueError:
+        return ValueError(f"{name}={value!r} is not allowed: it must be {kind} {allowed}")
+
+    if kind == FLAG:
+        if not isinstance(value, bool):
+            raise ValueError(f"{name}={value!r} is not allowed: it must be true or false")
+        return value
+    if kind == OPTIONAL_INT and value is None:
+        return None
+    if kind == SIZES:
+        if not isinstance(value, list | tuple) or not value:
+            raise refuse()
+        if not all(_is_int(item) and item >= low for item in value):
+            raise refuse()
+        return tuple(value)
+    if kind in (INT, OPTIONAL_INT):
+        if not _is_int(value):
+            raise refuse()
+    elif isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise refuse()
+    else:
+        value = float(value)
+    if low is not None and (value < low or (name in _OPEN_BELOW and value == low)):
+        raise refuse()
+    if high is not None and (value > high or (name in _OPEN_ABOVE and value == high)):
+        raise refuse()
+    return value
+
+
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     """Everything that determines one training run's result, and nothing else.
 
-    Paths (data root, runs folder) and the device are deliberately absent: moving the data or
-    training on a GPU must not change a run's identity.
+    Paths (data root, runs folder) are deliberately absent: moving the data must not change
+    a run's identity. `threads` is present because it changes the numbers: torch's CPU
+    matrix products split their sums across threads, so 1 and 2 threads give histories that
+    differ in the last bits and, over epochs, in accuracy. The record also states the
+    device and library versions it ran on (`rouser.records.environment`).
     """
 
     dataset: str
@@ -77,15 +159,20 @@ class RunConfig:
     seed: int
     epochs: int
     batch_size: int
+    threads: int
     threshold: float
     tau: float
     scale: float
     current_decay: float
     voltage_decay: float
+    fixed_point: bool
     lr_w: float
     lr_th: float
     true_rate: float
     false_rate: float
+    delay_shift: bool
+    weight_norm: bool
+    dropout: float
     sensor_size: tuple[int, ...]
     hidden: tuple[int, ...]
     n_classes: int
@@ -114,56 +201,28 @@ class RunConfig:
         digest = hashlib.sha256(canonical).hexdigest()[:10]
         return f"{self.dataset}-{self.method}-seed{self.seed}-{digest}"
 
-    def validate(self) -> None:
-        """Raise a ValueError naming the first out-of-range parameter."""
-        check_choice("dataset", self.dataset, DATASETS)
-        check_choice("method", self.method, METHODS)
-        positive = {
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "tau": self.tau,
-            "scale": self.scale,
-            "time_bins": self.time_bins,
-            "bin_us": self.bin_us,
-            "n_classes": self.n_classes,
-        }
-        for name, value in positive.items():
-            if not value > 0:
-                raise ValueError(f"{name}={value!r} must be > 0")
-        for name in ("current_decay", "voltage_decay", "true_rate", "false_rate"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name}={value!r} must lie in [0, 1]")
-        for name in ("lr_w", "lr_th"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name}={getattr(self, name)!r} must be >= 0")
-        if not 0 < self.latency_target <= 1:
-            raise ValueError(f"latency_target={self.latency_target!r} must lie in (0, 1]")
-        for name in ("train_subset", "test_subset"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name}={value!r} must be None (all) or >= 1")
-        if self.seed < 0:
-            raise ValueError(f"seed={self.seed!r} must be >= 0")
-        if not self.hidden or min(self.hidden) < 1:
-            raise ValueError(f"hidden={self.hidden!r} needs at least one layer of >= 1 neurons")
+
+def run_fields() -> list[str]:
+    """The names of every run setting, in `RunConfig` order."""
+    return [field.name for field in dataclasses.fields(RunConfig)]
 
 
 def resolve_run(
     dataset: str,
     method: str,
-    profile: str = "paper",
+    profile: str,
     config: dict | None = None,
     **overrides: Any,
 ) -> RunConfig:
     """The `RunConfig` of one run: Table II defaults, the profile's sizes, then `overrides`.
 
     An override of `None` means "keep the profile's value", which is how a papermill
-    `parameters` cell full of `None` defaults maps onto `_config.yml`.
+    `parameters` cell full of `None` defaults maps onto `_config.yml`. Every value is checked
+    (`check_setting`) here, so a bad one fails before any data work.
     """
+    config = load_config() if config is None else config
     check_choice("dataset", dataset, DATASETS)
     check_choice("method", method, METHODS)
-    check_choice("profile", profile, PROFILES)
     resolved = profile_config(profile, config)
     values: dict[str, Any] = {
         "dataset": dataset,
@@ -174,21 +233,32 @@ def resolve_run(
         "train_subset": resolved["train_subset"],
         "test_subset": resolved["test_subset"],
         "synthetic": resolved["synthetic"],
+        **resolved["numerics"],
         **resolved["neuron"],
+        **resolved["network"],
         **resolved["training"],
         **resolved["datasets"][dataset],
     }
-    fields = {f.name for f in dataclasses.fields(RunConfig)}
+    fields = run_fields()
     for name, value in overrides.items():
         if name not in fields:
             raise ValueError(f"unknown run parameter {name!r}; known parameters: {sorted(fields)}")
         if value is not None:
             values[name] = value
-    values["sensor_size"] = tuple(values["sensor_size"])
-    values["hidden"] = tuple(values["hidden"])
-    floats = ("threshold", "tau", "scale", "current_decay", "voltage_decay", "lr_w", "lr_th")
-    for name in floats:
-        values[name] = float(values[name])
-    run = RunConfig(**{k: values[k] for k in fields})
-    run.validate()
-    return run
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(f"_config.yml sets unknown run settings {unknown}; known: {fields}")
+    for name in SETTINGS:
+        values[name] = check_setting(name, values[name])
+    native = config["datasets"][dataset]["n_classes"]
+    if values["n_classes"] != native:
+        raise ValueError(
+            f"n_classes={values['n_classes']!r} is not allowed for dataset={dataset!r}: "
+            f"its recordings have {native} classes"
+        )
+    if not values["false_rate"] <= values["true_rate"]:
+        raise ValueError(
+            f"false_rate={values['false_rate']!r} must not exceed true_rate="
+            f"{values['true_rate']!r}: the labelled neuron is the one that should fire more"
+        )
+    return RunConfig(**{name: values[name] for name in fields})

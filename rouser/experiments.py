@@ -15,94 +15,92 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any
 
 from rouser.config import RunConfig, check_choice, load_config, profile_config, resolve_run
+from rouser.paths import DEFAULT_PROFILE
 from rouser.records import record_path
 
-# table2 reads `_config.yml` only; fig3, fig4, fig5 and thresholds read Table I's NMNIST runs.
-EXPERIMENTS = ("table1", "table2", "fig2", "fig3", "fig4", "fig5", "fig6", "thresholds")
-NMNIST_VIEWS = ("fig3", "fig4", "fig5", "thresholds")
-
-# The run settings a training notebook's `parameters` cell exposes (besides paths and device).
+# The run settings a training notebook's `parameters` cell exposes, and its other parameters.
 NOTEBOOK_PARAMETERS = (
     "method",
     "profile",
     "seed",
     "epochs",
     "batch_size",
+    "threads",
     "threshold",
     "tau",
     "scale",
+    "fixed_point",
     "lr_w",
     "lr_th",
+    "delay_shift",
+    "weight_norm",
+    "dropout",
 )
+NOTEBOOK_OPTIONS = ("data_root", "runs_dir", "device")
+# Names IPython itself puts in a notebook's namespace.
+_IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+
+
+def experiment_names(config: dict | None = None) -> list[str]:
+    """The experiments `_config.yml` declares, in its order."""
+    config = load_config() if config is None else config
+    return list(config["experiments"])
+
+
+def _labelled_runs(
+    name: str, profile: str, config: dict | None = None
+) -> list[tuple[tuple[str, ...], RunConfig]]:
+    """(labels of the axes' entries, run) for every run experiment `name` trains in `profile`."""
+    config = load_config() if config is None else config
+    check_choice("experiment", name, experiment_names(config))
+    resolved = profile_config(profile, config)
+    spec = resolved["experiments"][name]
+    unknown = set(spec) - {"datasets", "methods", "epochs", "seeds", "vary"}
+    if unknown:
+        raise ValueError(
+            f"experiment {name!r} in _config.yml has unknown keys {sorted(unknown)}; "
+            "known: datasets, methods, epochs, seeds, vary"
+        )
+    combinations: list[tuple[tuple[str, ...], dict]] = [((), {})]
+    for axis in spec.get("vary", []):
+        combinations = [
+            ((*labels, label), {**settings, **overrides})
+            for labels, settings in combinations
+            for label, overrides in axis.items()
+        ]
+    runs = []
+    for dataset in spec["datasets"]:
+        for method in spec.get("methods", [None]):
+            for labels, settings in combinations:
+                for seed in spec.get("seeds", resolved["seeds"]):
+                    overrides = {"epochs": spec.get("epochs"), **settings, "seed": seed}
+                    chosen = overrides.pop("method", method)
+                    if chosen is None:
+                        raise ValueError(
+                            f"experiment {name!r} names no method for run {labels}: give "
+                            "`methods` or a `method` in one of its `vary` entries"
+                        )
+                    run = resolve_run(dataset, chosen, profile, config, **overrides)
+                    runs.append((labels, run))
+    return runs
 
 
 def experiment_runs(name: str, profile: str, config: dict | None = None) -> list[RunConfig]:
-    """The runs experiment `name` needs in `profile`, one per seed of the profile.
-
-    Fig. 2 and Fig. 6 may name their own `seeds` (the cpu profile trains their many
-    settings once, to stay within a laptop hour, and Table I's runs over all seeds).
+    """The runs experiment `name` needs in `profile`: datasets x methods x axes x seeds.
 
     `config` is the raw `_config.yml` dict (default: read it); the profile's overrides of
-    `experiments` (e.g. fewer epochs in smoke) are applied here.
+    `experiments` (fewer epochs, fewer seeds) are applied here.
     """
-    check_choice("experiment", name, EXPERIMENTS)
-    config = load_config() if config is None else config
-    resolved = profile_config(profile, config)
-    spec = resolved["experiments"]
-    seeds = resolved["seeds"]
-    if name == "table2":
-        return []
-    if name in NMNIST_VIEWS:
-        return [
-            run for run in experiment_runs("table1", profile, config) if run.dataset == "nmnist"
-        ]
-    if name == "table1":
-        table1 = spec["table1"]
-        return [
-            resolve_run(dataset, method, profile, config, seed=seed)
-            for dataset in table1["datasets"]
-            for method in table1["methods"]
-            for seed in seeds
-        ]
-    if name == "fig2":
-        fig2 = spec["fig2"]
-        return [
-            resolve_run(
-                dataset,
-                fig2["method"],
-                profile,
-                config,
-                seed=seed,
-                threshold=threshold,
-                epochs=fig2["epochs"],
-            )
-            for dataset in fig2["datasets"]
-            for threshold in fig2["thresholds"]
-            for seed in fig2.get("seeds", seeds)
-        ]
-    # fig6: threshold learning on and off (lr_th = 0) from the same seed, i.e. the same
-    # initial weights; both are "rouser" runs so that only lr_th differs between them.
-    fig6 = spec["fig6"]
-    return [
-        resolve_run(
-            fig6["dataset"],
-            "rouser",
-            profile,
-            config,
-            seed=seed,
-            epochs=fig6["epochs"],
-            threshold=setting["threshold"],
-            tau=setting["tau"],
-            scale=setting["scale"],
-            lr_th=lr_th,
-        )
-        for setting in fig6["settings"].values()
-        for lr_th in setting["lr_th"]
-        for seed in fig6.get("seeds", seeds)
-    ]
+    return [run for _, run in _labelled_runs(name, profile, config)]
+
+
+def run_labels(name: str, profile: str, config: dict | None = None) -> dict[str, str]:
+    """run_id -> the labels of its `vary` entries ("b, learning off"): how figures name runs."""
+    return {run.run_id: ", ".join(labels) for labels, run in _labelled_runs(name, profile, config)}
 
 
 def all_runs(profile: str, config: dict | None = None) -> list[RunConfig]:
@@ -113,7 +111,7 @@ def all_runs(profile: str, config: dict | None = None) -> list[RunConfig]:
     """
     config = load_config() if config is None else config
     unique: dict[str, RunConfig] = {}
-    for name in EXPERIMENTS:
+    for name in experiment_names(config):
         for run in experiment_runs(name, profile, config):
             unique.setdefault(run.run_id, run)
     return list(unique.values())
@@ -167,3 +165,34 @@ def run_from_parameters(
     """
     settings = {key: value for key, value in parameters.items() if key not in ("method", "profile")}
     return resolve_run(dataset, parameters["method"], parameters["profile"], config, **settings)
+
+
+def notebook_run(dataset: str, namespace: Mapping[str, Any]) -> tuple[RunConfig, dict]:
+    """(run, {data_root, runs_dir, device}) from a training notebook's parameter variables.
+
+    Called first thing after the `parameters` cell with `globals()`: every variable there
+    is a parameter, so a name that is not one of ours (papermill's `-p epoch 1` for
+    `epochs`) is refused, naming it and the known ones, instead of silently training the
+    defaults.
+    """
+    known = {*NOTEBOOK_PARAMETERS, *NOTEBOOK_OPTIONS}
+    given = {
+        name
+        for name, value in namespace.items()
+        if not name.startswith("_")
+        and name not in _IPYTHON_NAMES
+        and not isinstance(value, ModuleType)
+        and not callable(value)
+    }
+    unknown = sorted(given - known)
+    if unknown:
+        raise ValueError(
+            f"unknown notebook parameter(s) {unknown}; this notebook takes {sorted(known)}"
+        )
+    missing = sorted(known - given)
+    if missing:
+        raise ValueError(f"the parameters cell must define {missing}")
+    parameters = {name: namespace[name] for name in NOTEBOOK_PARAMETERS}
+    profile = parameters["profile"] or DEFAULT_PROFILE
+    run = run_from_parameters(dataset, {**parameters, "profile": profile})
+    return run, {name: namespace[name] for name in NOTEBOOK_OPTIONS}

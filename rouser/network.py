@@ -4,6 +4,19 @@ A block is SLAYER's split of synapse and neuron: one `nn.Linear` applied to all 
 at once (a single [T*B, in] x [in, out] matrix product), then the `CubaLIF` recurrence.
 The first block reads raw event bins, ~99% zeros: on the CPU it multiplies only the
 non-zeros (`rouser.sparse_input`), on a GPU the dense product is already fast.
+
+Three options reproduce parts of lava-dl's NMNIST tutorial network, the code base the paper
+was built on, so that their effect can be measured (the book's fidelity study); all are off
+by default, where the paper's text is silent:
+
+* ``delay_shift``: every block's output spikes are delayed by one step, as lava-dl's blocks
+  do by default (``delay_shift=True``; one step of axonal delay per layer, as on Loihi);
+* ``weight_norm``: the synapse is weight-normalised per output neuron (``weight_norm=True``
+  in the tutorial), :math:`W = g \\, v / \\lVert v \rVert`;
+* ``dropout``: hidden neurons are dropped with this probability during training, for the
+  whole sequence at once (lava-dl's ``neuron.Dropout(p=0.05)``, a ``dropout3d``).
+
+lava-dl's learnable axonal delays and learnable decays are not reproduced.
 """
 
 from __future__ import annotations
@@ -31,22 +44,45 @@ class DenseBlock(nn.Module):
 
     `sparse_input=True` lets a CPU input that needs no gradient (event data) go through the
     non-zeros-only product; the result is the same up to float summation order.
+    `delay_shift`, `weight_norm` and `dropout` are lava-dl's options (module docstring).
     """
 
     def __init__(
-        self, in_features: int, out_features: int, sparse_input: bool = False, **neuron_kwargs
+        self,
+        in_features: int,
+        out_features: int,
+        sparse_input: bool = False,
+        delay_shift: bool = False,
+        weight_norm: bool = False,
+        dropout: float = 0.0,
+        **neuron_kwargs,
     ) -> None:
         super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout={dropout!r} must lie in [0, 1)")
         self.synapse = nn.Linear(in_features, out_features, bias=False)
         nn.init.kaiming_uniform_(self.synapse.weight, a=math.sqrt(5))
+        if weight_norm:
+            # g starts at each row's norm, so the initial weights are unchanged.
+            nn.utils.parametrizations.weight_norm(self.synapse, name="weight", dim=0)
         self.neuron = CubaLIF(out_features, **neuron_kwargs)
         self.sparse_input = sparse_input
+        self.delay_shift = delay_shift
+        self.dropout = dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes [T, B, in] -> spikes [T, B, out]."""
         if self.sparse_input and x.device.type == "cpu" and not x.requires_grad:
-            return self.neuron(sparse_input_linear(x, self.synapse.weight))
-        return self.neuron(self.synapse(x))
+            spikes = self.neuron(sparse_input_linear(x, self.synapse.weight))
+        else:
+            spikes = self.neuron(self.synapse(x))
+        if self.dropout and self.training:
+            # One draw per (sample, neuron), kept for every step, rescaled by 1 / (1 - p).
+            keep = torch.empty_like(spikes[0]).bernoulli_(1.0 - self.dropout)
+            spikes = spikes * keep.div_(1.0 - self.dropout)
+        if self.delay_shift:
+            spikes = torch.cat((torch.zeros_like(spikes[:1]), spikes[:-1]))
+        return spikes
 
 
 class SpikingMLP(nn.Module):
@@ -57,13 +93,29 @@ class SpikingMLP(nn.Module):
     dead-neuron and spike-rate measurements read (no extra pass, no hooks).
     """
 
-    def __init__(self, sizes: Sequence[int], **neuron_kwargs) -> None:
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        delay_shift: bool = False,
+        weight_norm: bool = False,
+        dropout: float = 0.0,
+        **neuron_kwargs,
+    ) -> None:
         super().__init__()
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError(f"sizes={list(sizes)!r} needs an input and an output size, all >= 1")
         self.sizes = tuple(int(size) for size in sizes)
+        last = len(self.sizes) - 2
         self.blocks = nn.ModuleList(
-            DenseBlock(n_in, n_out, sparse_input=index == 0, **neuron_kwargs)
+            DenseBlock(
+                n_in,
+                n_out,
+                sparse_input=index == 0,
+                delay_shift=delay_shift,
+                weight_norm=weight_norm,
+                dropout=dropout if index < last else 0.0,  # lava-dl: hidden layers only
+                **neuron_kwargs,
+            )
             for index, (n_in, n_out) in enumerate(itertools.pairwise(self.sizes))
         )
 
@@ -96,7 +148,10 @@ def build_network(
     sensor_size: Sequence[int],
     hidden: Sequence[int],
     n_classes: int,
-    **neuron_kwargs,
+    **kwargs,
 ) -> SpikingMLP:
-    """The paper's architecture for a sensor: e.g. (34, 34, 2), (500, 500), 10 for NMNIST."""
-    return SpikingMLP([math.prod(sensor_size), *hidden, n_classes], **neuron_kwargs)
+    """The paper's architecture for a sensor: e.g. (34, 34, 2), (500, 500), 10 for NMNIST.
+
+    `kwargs` go to `SpikingMLP` (lava-dl options) and on to every `CubaLIF`.
+    """
+    return SpikingMLP([math.prod(sensor_size), *hidden, n_classes], **kwargs)

@@ -44,12 +44,14 @@ Example::
     >>> neuron = CubaLIF(3, threshold=1.25)
     >>> spikes = neuron(torch.full((20, 1, 3), 0.1))   # constant current 0.1 for 20 steps
     >>> spikes.shape, int(spikes.sum())
-    (torch.Size([20, 1, 3]), 6)
+    (torch.Size([20, 1, 3]), 12)
     >>> int(CubaLIF(4, threshold=0.0, learn_threshold=False)(torch.zeros(5, 1, 4)).sum())
     0
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -71,7 +73,8 @@ class CubaLIF(nn.Module):
         backend: "auto" (numba on CPU; on CUDA the Triton kernels, or the torch loop with a
             warning where triton does not import or for fixed point), "numba", "torch",
             "triton", or "reference" (per-step autograd; slow, for checking).
-        fixed_point: run the forward pass in lava-dl's integer arithmetic.
+        fixed_point: run the forward pass in lava-dl's integer arithmetic (the initial
+            threshold is then rounded toward zero to a multiple of 1/64, as lava-dl does).
 
     Set `record_voltage = True` to keep the last forward pass's pre-reset voltage in
     `self.voltage` (detached); it costs nothing when off, because the fused path computes
@@ -115,6 +118,10 @@ class CubaLIF(nn.Module):
         self.fixed_point = bool(fixed_point)
         self.record_voltage = False
         self.voltage: torch.Tensor | None = None
+        if fixed_point:
+            # lava-dl stores the threshold as a multiple of 1/64 (Loihi's vThMant), rounded
+            # toward zero when the neuron is built.
+            threshold = math.trunc(threshold * 64) / 64
         initial = torch.full((n_neurons,), float(threshold))
         if learn_threshold:
             self.threshold = nn.Parameter(initial)
@@ -149,8 +156,6 @@ class CubaLIF(nn.Module):
         if self.backend == "reference":
             spikes, voltage = cuba_lif_reference(x, *args, fixed_point=self.fixed_point)
         else:
-            spikes, voltage = cuba_lif(
-                x, *args, backend=self.backend, fixed_point=self.fixed_point
-            )
+            spikes, voltage = cuba_lif(x, *args, backend=self.backend, fixed_point=self.fixed_point)
         self.voltage = voltage.detach() if self.record_voltage else None
         return spikes

@@ -17,34 +17,41 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+import numba
 import pandas as pd
 import torch
 
 import rouser
+from rouser import paths
 from rouser.atomic import atomic_write
-from rouser.config import REPO_ROOT, RunConfig, check_choice
+from rouser.config import RunConfig, check_choice
+from rouser.paths import REPO_ROOT
 
 SCHEMA = 1
 STATUSES = ("running", "finished", "non-convergent", "failed")
 
 
-def default_runs_dir() -> Path:
-    """Where records go unless told otherwise: `$ROUSER_RUNS`, else `<repo>/data/runs`."""
-    return Path(os.environ.get("ROUSER_RUNS") or REPO_ROOT / "data" / "runs")
-
-
-def _run_id(run_or_id: RunConfig | str) -> str:
-    return run_or_id.run_id if isinstance(run_or_id, RunConfig) else str(run_or_id)
+def _folder_and_id(run_or_id: RunConfig | str, runs_dir: str | Path | None) -> tuple[Path, str]:
+    """The runs folder (given, else the run's profile's, `rouser.paths.runs_dir`) and run id."""
+    if isinstance(run_or_id, RunConfig):
+        return paths.runs_dir(run_or_id.profile, runs_dir), run_or_id.run_id
+    return paths.runs_dir(path=runs_dir), str(run_or_id)
 
 
 def record_path(run_or_id: RunConfig | str, runs_dir: str | Path | None = None) -> Path:
     """`<runs_dir>/<run_id>.json` for a run config or a run id."""
-    return Path(runs_dir or default_runs_dir()) / f"{_run_id(run_or_id)}.json"
+    folder, run_id = _folder_and_id(run_or_id, runs_dir)
+    return folder / f"{run_id}.json"
 
 
 def checkpoint_path(run_or_id: RunConfig | str, runs_dir: str | Path | None = None) -> Path:
-    """`<runs_dir>/<run_id>.ckpt.pt`: the last completed epoch's state, for resuming."""
-    return Path(runs_dir or default_runs_dir()) / f"{_run_id(run_or_id)}.ckpt.pt"
+    """`<runs_dir>/<run_id>.ckpt.pt`: the last completed epoch's state, for resuming.
+
+    Checkpoints sit beside their records but are git-ignored (`*.pt`): only records are
+    committed.
+    """
+    folder, run_id = _folder_and_id(run_or_id, runs_dir)
+    return folder / f"{run_id}.ckpt.pt"
 
 
 def write_record(record: dict, path: str | Path) -> None:
@@ -122,15 +129,54 @@ def _git_commit() -> str | None:
     return result.stdout.strip() or None
 
 
+# Keys of the data description that are paths of the machine that ran the run: left out of
+# records, which are committed and published.
+LOCAL_PATH_KEYS = ("root", "location", "cache")
+
+
+def portable_data(description: dict) -> dict:
+    """The data description without the local paths (`LOCAL_PATH_KEYS`)."""
+    return {key: value for key, value in description.items() if key not in LOCAL_PATH_KEYS}
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (Linux), else what `platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def numerics(device: torch.device) -> dict:
+    """What a run's numbers depend on besides its settings (see `environment`)."""
+    return {
+        "device_type": device.type,
+        "torch_threads": torch.get_num_threads(),
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
+        "torch": torch.__version__,
+        "numba": numba.__version__,
+    }
+
+
 def environment(device: torch.device) -> dict:
-    """The record's "env": what ran the run, so a number can be traced to its setup."""
-    if device.type == "cuda":
-        device_name = torch.cuda.get_device_name(device)
-    else:
-        device_name = platform.processor() or platform.machine() or "cpu"
+    """The record's "env": what ran the run, so a number can be traced to its setup.
+
+    `numerics` holds what the numbers depend on beyond the run's settings: the device type,
+    torch's CPU threads, torch's deterministic-algorithms flag and the library versions. A
+    finished record is reused only where these agree (`rouser.train`).
+    """
     return {
         "device": str(device),
-        "device_name": device_name,
+        "device_name": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "numerics": numerics(device),
+        "platform": platform.platform(),
+        "numba": numba.__version__,
         "torch": torch.__version__,
         "rouser": rouser.__version__,
         "python": sys.version.split()[0],

@@ -45,7 +45,7 @@ from rouser.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from rouser.config import DATASETS, METHODS, PROFILES, RunConfig, resolve_run
+from rouser.config import DATASETS, METHODS, RunConfig, resolve_run
 from rouser.data import make_loaders
 from rouser.loss import predict, spike_rate_loss
 from rouser.metrics import (
@@ -58,10 +58,13 @@ from rouser.metrics import (
 from rouser.network import SpikingMLP, build_network
 from rouser.nir_graph import export_run
 from rouser.optim import make_optimizer
+from rouser.paths import DEFAULT_PROFILE
 from rouser.records import (
     SCHEMA,
     checkpoint_path,
     environment,
+    numerics,
+    portable_data,
     read_record,
     record_path,
     write_record,
@@ -98,13 +101,41 @@ def build_model(run: RunConfig) -> SpikingMLP:
         run.sensor_size,
         run.hidden,
         run.n_classes,
+        delay_shift=run.delay_shift,
+        weight_norm=run.weight_norm,
+        dropout=run.dropout,
         threshold=run.threshold,
         current_decay=run.current_decay,
         voltage_decay=run.voltage_decay,
         tau=run.tau,
         scale=run.scale,
         learn_threshold=run.learn_threshold,
+        fixed_point=run.fixed_point,
     )
+
+
+def check_reusable(record: dict, data: dict, device: torch.device, path: Path) -> None:
+    """Refuse a finished record made under other numerics or from other data than now.
+
+    The run id hashes the settings; the record also states the device, torch version and
+    thread count it ran under and the fingerprint of the recordings it read. Returning it
+    for a run that would compute different numbers would be silently wrong.
+    """
+    differences = []
+    recorded = record["env"].get("numerics", {})
+    current = numerics(device)
+    for key in ("device_type", "torch"):
+        if recorded.get(key) != current[key]:
+            differences.append(f"{key} {recorded.get(key)!r} (now {current[key]!r})")
+    old, new = record["data"].get("fingerprint"), data.get("fingerprint")
+    if old != new:
+        differences.append(f"data fingerprint {old!r} (now {new!r})")
+    if differences:
+        raise RuntimeError(
+            f"the finished record {path} was computed with {'; '.join(differences)}; "
+            "rerun with --restart (train(..., resume=False)) to retrain it here, or use "
+            "another --runs-dir"
+        )
 
 
 def _batches(loader: DataLoader, desc: str, progress: bool) -> tqdm:
@@ -250,7 +281,7 @@ def train(
 
     Args:
         run: the resolved config (`rouser.config.resolve_run`).
-        runs_dir: folder of records and checkpoints (default `default_runs_dir()`).
+        runs_dir: folder of records and checkpoints (default `rouser.paths.runs_dir`).
         data_root: passed to `rouser.data.make_loaders` when `loaders` is None.
         device: e.g. "cpu" or "cuda:0"; default CUDA when available, else CPU.
         loaders: (train, test, data_info) as `make_loaders` returns; built when None.
@@ -264,14 +295,16 @@ def train(
     """
     path = record_path(run, runs_dir)
     ckpt_path = checkpoint_path(run, runs_dir)
-    if resume and path.is_file():
-        existing = read_record(path)
-        if existing["status"] in ("finished", "non-convergent"):
-            return existing
     device = resolve_device(device)
+    if device.type == "cpu":
+        torch.set_num_threads(run.threads)  # part of the run's identity: see RunConfig
+    existing = read_record(path) if resume and path.is_file() else None
     if loaders is None:
         loaders = make_loaders(run, data_root, device=device, progress=progress)
-    data = loaders[2]
+    data = portable_data(loaders[2])
+    if existing is not None and existing["status"] in ("finished", "non-convergent"):
+        check_reusable(existing, data, device, path)
+        return existing
     random.seed(run.seed)
     np.random.seed(run.seed)
     model = build_model(run).to(device)
@@ -353,8 +386,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--dataset", required=True, choices=DATASETS)
     parser.add_argument("--method", required=True, choices=METHODS)
-    parser.add_argument("--profile", default="paper", choices=PROFILES)
-    parser.add_argument("--runs-dir", type=Path, help="default: $ROUSER_RUNS or data/runs")
+    parser.add_argument("--profile", default=DEFAULT_PROFILE, help="a profile of _config.yml")
+    parser.add_argument("--runs-dir", type=Path, help="default: $ROUSER_RUNS or records/<profile>")
     parser.add_argument("--data-root", type=Path, help="default: $ROUSER_DATA or data")
     parser.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available)")
     parser.add_argument("--restart", action="store_true", help="ignore a record or checkpoint")
