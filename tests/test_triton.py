@@ -10,6 +10,9 @@ block of 8 or 16 columns so that several programs and a ragged last block run.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -179,3 +182,17 @@ def test_auto_picks_triton_on_cuda_and_falls_back_with_one_warning(monkeypatch) 
     assert len(record) == 1
     with pytest.raises(ValueError, match="backend='triton' cannot run: triton does not import"):
         resolve_backend("triton", cuda)
+
+
+def test_gpu_benchmark_runs_on_the_cpu_in_seconds() -> None:
+    """``benchmarks/gpu.py --device cpu --quick``: every row and the epoch, tiny sizes."""
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "gpu.py"), "--device", "cpu", "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "triton" in result.stdout and "synthetic NMNIST epoch" in result.stdout
