@@ -108,7 +108,7 @@ def _check_model(model: SpikingMLP) -> None:
                     "constant would be infinite"
                 )
         # An axonal delay would need a nir.Delay node, which norse and snnTorch do not read.
-        if getattr(block, "delay_shift", False):
+        if block.delay_shift:
             raise ValueError(f"layer {index} delays its spikes (delay_shift=True): not exported")
 
 

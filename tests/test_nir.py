@@ -17,7 +17,7 @@ import nir
 import numpy as np
 import pytest
 import torch
-from toy_task import CHANNELS, CLASSES, STEPS, toy_loaders
+from toy_task import CHANNELS, STEPS, toy_loaders
 
 import rouser.nir_graph
 import rouser.train as train_module
@@ -124,6 +124,14 @@ def test_round_trip_through_a_nir_file_gives_identical_spikes(tmp_path, dt):
         assert float(np.float32(block_again.neuron.current_decay)) == np.float32(0.75)
 
 
+def test_a_weight_normalised_network_exports_its_effective_weights():
+    model = distinct_thresholds(small_network(weight_norm=True))
+    again = from_nir(to_nir(model))
+    x = random_spikes()
+    with torch.no_grad():
+        assert torch.equal(model(x), again(x))
+
+
 def test_from_nir_reads_per_layer_decays_and_passes_neuron_options():
     model = small_network(learn_threshold=False)
     model.blocks[1].neuron.voltage_decay = 0.5
@@ -189,14 +197,17 @@ def test_to_nir_refuses_what_nir_would_not_describe():
     model.neurons[1].fixed_point = True
     with pytest.raises(ValueError, match="layer 2 runs lava-dl's fixed-point"):
         to_nir(model)
+    with pytest.raises(ValueError, match="layer 1 delays its spikes"):
+        to_nir(small_network(delay_shift=True))
     with pytest.raises(ValueError, match="dt=0"):
         to_nir(small_network(), dt=0)
 
 
 def test_export_run_writes_the_checkpoints_network(tmp_path):
+    # SHD's 20 output neurons, of which the toy task's labels use the first 3.
     run = resolve_run(
         "shd", "rouser", "smoke", sensor_size=[CHANNELS, 1, 1], hidden=[10],
-        n_classes=CLASSES, time_bins=STEPS, epochs=2, lr_th=0.05,
+        time_bins=STEPS, epochs=2, lr_th=0.05,
     )  # fmt: skip
     record = train_module.train(run, tmp_path, device="cpu", loaders=toy_loaders(), progress=False)
     graph = export_run(run, tmp_path, tmp_path / "run.nir")
