@@ -16,7 +16,9 @@ loss, random event inputs at each dataset's density), then one synthetic NMNIST-
 (60,000 samples) end to end with ``backend="auto"``: batches drawn on the device, forward,
 backward, Adam, accuracy. Prints ms/step, samples/s, peak memory
 (``torch.cuda.max_memory_allocated`` of one step; on the CPU the bytes autograd saves) and
-each implementation's ratios to the floor and to the triton backend.
+each implementation's ratios to the floor and to the triton backend. Before each table it
+checks the compiled Triton kernels against the torch loop on the same weights and batch
+(every layer's spikes identical, the largest relative gradient error).
 
     python benchmarks/gpu.py [--rounds 10] [--json results.json]
     python benchmarks/gpu.py --device cpu --quick     # tiny sizes in seconds: a smoke test
@@ -109,6 +111,27 @@ def make_step(
     return step
 
 
+def agreement(sizes: tuple[int, ...], x: torch.Tensor, labels: torch.Tensor) -> str:
+    """Triton against the torch loop on the same weights and batch: the GPU check the CPU
+    tests cannot make (compiled kernels, not the interpreter)."""
+    runs = []
+    for backend in ("torch", "triton"):
+        model, _ = make_model(backend, sizes)
+        model.to(x.device)
+        layers = model.forward_layers(x)
+        spike_rate_loss(layers[-1], labels).backward()
+        runs.append((layers, [p.grad for p in model.parameters()]))
+    (torch_layers, torch_grads), (triton_layers, triton_grads) = runs
+    same = all(torch.equal(a, b) for a, b in zip(torch_layers, triton_layers, strict=True))
+    error = max(
+        float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
+        for a, b in zip(triton_grads, torch_grads, strict=True)
+    )
+    return (
+        f"triton vs torch loop: spikes identical {same}, gradients max relative error {error:.1e}"
+    )
+
+
 def peak_mb(step: Callable[[], torch.Tensor], device: torch.device) -> float:
     """Peak allocated memory of one step on CUDA; on the CPU the bytes saved for backward."""
     if device.type != "cuda":
@@ -197,6 +220,12 @@ def main() -> None:
         result = bench_network(network, sizes, steps, batch, device, rounds, impls)
         results["networks"][network] = {"sizes": sizes, "steps": steps, **result}
         print(f"\n{network} {'-'.join(map(str, sizes))}, T = {steps}")
+        if "triton" in impls:
+            torch.manual_seed(1)
+            x = events(steps, batch, sizes[0], DENSITY[network], device)
+            labels = torch.randint(0, sizes[-1], (batch,), device=device)
+            results["networks"][network]["agreement"] = check = agreement(sizes, x, labels)
+            print(check)
         print(f"{'impl':>9} {'ms/step':>9} {'samples/s':>10} {'peak MB':>9} {'/ floor':>8}  ratios")
         for impl, r in result.items():
             line = f"{impl:>9} {r['ms']:>9.2f} {r['samples_per_s']:>10.0f} {r['peak_mb']:>9.2f}"

@@ -1,4 +1,4 @@
-"""Fused Triton kernels of the CUBA neuron: the whole sequence in one launch per pass.
+r"""Fused Triton kernels of the CUBA neuron: the whole sequence in one launch per pass.
 
 Same contract as ``rouser.kernels.forward_numba`` / ``backward_numba``, whose readable
 device-agnostic twins ``kernels.forward_torch`` / ``backward_torch`` and the per-step
@@ -13,20 +13,20 @@ Forward, per column (one batch element of one neuron), states in float32:
 
 .. math::
 
-    I[t] &= c_d \\, I[t-1] + x[t] \\\\
-    V[t] &= v_d \\, V'[t-1] + I[t] \\\\
-    S[t] &= [V[t] > \\vartheta], \\qquad V'[t] = V[t] \\, (1 - S[t])
+    I[t] &= c_d \, I[t-1] + x[t] \\
+    V[t] &= v_d \, V'[t-1] + I[t] \\
+    S[t] &= [V[t] > \vartheta], \qquad V'[t] = V[t] \, (1 - S[t])
 
 Backward, the surrogate of eqs. 2-3 and the two integrators run in reverse time as
 linear filters (the reset is not differentiated, as in SLAYER):
 
 .. math::
 
-    g[t] &= \\frac{\\partial L}{\\partial S[t]} \\, \\frac{s}{\\tau}
-            e^{-|V[t] - \\vartheta| / \\tau} \\\\
-    \\gamma_V[t] &= g[t] + v_d \\, \\gamma_V[t+1], \\qquad
-    \\frac{\\partial L}{\\partial x[t]} = \\gamma_I[t] = \\gamma_V[t] + c_d \\, \\gamma_I[t+1] \\\\
-    \\frac{\\partial L}{\\partial \\vartheta} &= -\\sum_{t, b} g[t]
+    g[t] &= \frac{\partial L}{\partial S[t]} \, \frac{s}{\tau}
+            e^{-|V[t] - \vartheta| / \tau} \\
+    \gamma_V[t] &= g[t] + v_d \, \gamma_V[t+1], \qquad
+    \frac{\partial L}{\partial x[t]} = \gamma_I[t] = \gamma_V[t] + c_d \, \gamma_I[t+1] \\
+    \frac{\partial L}{\partial \vartheta} &= -\sum_{t, b} g[t]
 
 The threshold gradient is summed over time inside each column's program (a fixed order),
 written to a ``[B, N]`` buffer and summed over the batch by ``torch.sum``: no atomics, so
@@ -40,7 +40,8 @@ a Triton kernel receives Python floats (the decays, ``s / tau``) as float32 argu
 
 The decays are applied as two roundings (multiply, then add), exactly as the torch loop
 does, and the launch disables the compiler's fused multiply-add (``enable_fp_fusion=False``)
-so that on a GPU the voltages, and hence the spikes, are bit-identical to the torch loop's.
+so that on a GPU the voltages, and hence the spikes, are bit-identical to the torch loop's
+(the tests check this under the interpreter; ``benchmarks/gpu.py`` checks it on a GPU).
 """
 
 from __future__ import annotations
