@@ -197,6 +197,10 @@ def test_to_nir_refuses_what_nir_would_not_describe():
     model.neurons[1].fixed_point = True
     with pytest.raises(ValueError, match="layer 2 runs lava-dl's fixed-point"):
         to_nir(model)
+    model = small_network()
+    model.neurons[0].voltage_decay = 1.0
+    with pytest.raises(ValueError, match="layer 1: voltage_decay=1 is a leak-free integrator"):
+        to_nir(model)
     with pytest.raises(ValueError, match="layer 1 delays its spikes"):
         to_nir(small_network(delay_shift=True))
     with pytest.raises(ValueError, match="dt=0"):
