@@ -1,4 +1,4 @@
-"""Dense spiking blocks and the paper's fully connected networks (Table I).
+r"""Dense spiking blocks and the paper's fully connected networks (Table I).
 
 A block is SLAYER's split of synapse and neuron: one `nn.Linear` applied to all time steps
 at once (a single [T*B, in] x [in, out] matrix product), then the `CubaLIF` recurrence.

@@ -4,15 +4,11 @@ Why one module: the training code, the notebooks, the Snakefile and the book mus
 same files. Each location is "the argument, else an environment variable, else a folder of
 the repository", and the repository is the clone this package was imported from.
 
-========================  ==================  =========================================
-what                      environment         default
-========================  ==================  =========================================
-experiment settings       ``ROUSER_CONFIG``   ``_config.yml``
-datasets                  ``ROUSER_DATA``     ``data/``
-binned caches             ``ROUSER_CACHE``    ``<data root>/cache/``
-run records, checkpoints  ``ROUSER_RUNS``     ``records/<profile>/``
-executed result notebooks                     ``data/results/<profile>/``
-========================  ==================  =========================================
+* experiment settings: ``ROUSER_CONFIG``, else ``_config.yml``;
+* datasets: ``ROUSER_DATA``, else ``data/``;
+* binned caches: ``ROUSER_CACHE``, else ``<data root>/cache/``;
+* run records and checkpoints: ``ROUSER_RUNS``, else ``records/<profile>/``;
+* executed result notebooks and saved figures: ``data/results/<profile>/``.
 
 ``records/<profile>/`` is committed for the profiles whose results the book shows (``cpu``;
 ``paper`` once someone with the full datasets and a GPU has run it); ``records/smoke/`` and

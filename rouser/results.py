@@ -3,12 +3,13 @@
 Why one list: the Snakefile (one rule per result), the book (one page per result), the
 renderer (which draw function, which runs, which of the paper's values) and the tests all
 read ``RESULTS``. Adding a figure is one entry here, its draw function in
-:mod:`rouser.figures` and its notebook ``notebooks/<name>.ipynb``. Which runs an experiment
+:mod:`rouser.report` and its notebook ``notebooks/<name>.ipynb``. Which runs an experiment
 trains is declared in ``_config.yml`` (``experiments``) and expanded by
 :mod:`rouser.experiments`.
 
 This module imports neither matplotlib nor torch, so the Snakefile can build its job graph
-without them; ``draw`` names a function of :mod:`rouser.figures`.
+without them; ``draw`` names a function of ``rouser.report.tables``, ``figures`` or
+``claims``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class Result:
         name: the notebook's stem (``notebooks/<name>.ipynb``), the book page and the
             Snakemake target ``data/results/<profile>/<name>.ipynb``.
         title: as the book's table of contents and the figure show it.
-        draw: the function of :mod:`rouser.figures` that draws it from records.
+        draw: the function (in ``rouser.report``'s tables, figures or claims) that draws it.
         experiments: the ``_config.yml`` experiments whose runs it reads.
         datasets: only these datasets' runs (all when empty).
         paper: its key in ``rouser/paper_values.yml`` (None: the paper has no such result).

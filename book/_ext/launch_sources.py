@@ -1,16 +1,13 @@
-"""Point the launch buttons (Binder, Colab) of executed notebooks at their source notebook.
+"""Point the launch buttons (Binder, Colab) of result pages at their source notebook.
 
-Why: the book's notebook pages are papermill outputs under `book/generated/`, which are
-build products, not files of the repository. sphinx-book-theme builds a page's launch links
-from the page's own path, so they would open a file that does not exist. Papermill records
-the notebook it executed in `metadata.papermill.input_path` (relative to the repository
-root, where the workflow runs); this extension swaps that path into the links, so Binder
-and Colab open `notebooks/<name>.ipynb`, the notebook that reproduces the page.
+Why: the book's result pages are symbolic links (`book/results/<name>.ipynb` ->
+`notebooks/<name>.ipynb`). sphinx-book-theme builds a page's launch links from the page's
+own path, which Binder and Colab would open as a link file, not a notebook. This extension
+swaps the link's target into the launch URLs, so they open `notebooks/<name>.ipynb`.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +17,12 @@ LAUNCH_GROUP = "launch-buttons"  # sphinx-book-theme's label of the launch butto
 
 
 def source_notebook(app: Sphinx, pagename: str) -> str | None:
-    """The repository-relative notebook that papermill executed into this page, if any."""
+    """The repository-relative notebook a symlinked page points to, if it is one."""
     page = Path(app.env.doc2path(pagename))
-    if page.suffix != ".ipynb":
+    if page.suffix != ".ipynb" or not page.is_symlink():
         return None
-    metadata = json.loads(page.read_text()).get("metadata", {})
-    input_path = metadata.get("papermill", {}).get("input_path")
     repo_root = Path(app.srcdir).resolve().parent
-    if not input_path or not (repo_root / input_path).is_file():
-        return None
-    return (repo_root / input_path).resolve().relative_to(repo_root).as_posix()
+    return page.resolve().relative_to(repo_root).as_posix()
 
 
 def retarget_launch_buttons(

@@ -1,9 +1,9 @@
 """One run's curves and provenance, drawn from its record, for the training notebooks.
 
-Why separate from `rouser.figures`: those functions compare runs (methods, seeds, the
+Why separate from `rouser.report.figures`: those functions compare runs (methods, seeds, the
 paper's values) for one paper result; these show a single run as it trained, so that an
 executed training notebook is a complete report of that run. They use the same style and
-labels as `rouser.figures`, and every figure title states the profile and the data source
+labels as `rouser.report.figures`, and every figure title states the profile and the data source
 ("synthetic" included), as every output of the project does.
 """
 
@@ -12,13 +12,19 @@ from __future__ import annotations
 from datetime import datetime
 
 import matplotlib as mpl
-import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from rouser.figures import DATASET_LABELS, METHOD_LABELS, STYLE, layer_names
+from rouser.report.style import (
+    DATASET_LABELS,
+    METHOD_LABELS,
+    STYLE,
+    architecture,
+    layer_names,
+    provenance,
+)
 
 
 def history_frame(record: dict) -> pd.DataFrame:
@@ -31,9 +37,9 @@ def history_frame(record: dict) -> pd.DataFrame:
     return pd.json_normalize(record["history"], sep=".")
 
 
-def provenance(record: dict) -> str:
-    """'profile smoke, synthetic data': the line every figure of a run carries."""
-    return f"profile {record['config']['profile']}, {record['data']['source']} data"
+def run_provenance(record: dict) -> str:
+    """'profile cpu, real data': the line every figure of a run carries (`style.provenance`)."""
+    return provenance(pd.json_normalize([{"config": record["config"], "data": record["data"]}]))
 
 
 def _seconds(start: str | None, end: str | None) -> float | None:
@@ -61,12 +67,9 @@ def run_summary(record: dict) -> pd.DataFrame:
         "dataset": DATASET_LABELS[config["dataset"]],
         "method": METHOD_LABELS[config["method"]],
         "profile": config["profile"],
-        "data source": f"{data['source']} ({data['root']})",
+        "data source": data["source"],
         "train / test samples": f"{data['n_train']} / {data['n_test']} ({data['test_split']} split)",
-        "architecture": "-".join(
-            str(n)
-            for n in (int(np.prod(config["sensor_size"])), *config["hidden"], config["n_classes"])
-        ),
+        "architecture": architecture(config["sensor_size"], config["hidden"], config["n_classes"]),
         "time bins x bin": f"{config['time_bins']} x {config['bin_us'] / 1000:g} ms",
         "epochs, batch size": f"{config['epochs']}, {config['batch_size']}",
         "Th_init, tau, s": f"{config['threshold']:g}, {config['tau']:g}, {config['scale']:g}",
@@ -191,7 +194,7 @@ def plot_run(record: dict) -> Figure:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         figure.suptitle(
             f"{DATASET_LABELS[config['dataset']]}, {METHOD_LABELS[config['method']]}, "
-            f"seed {config['seed']} ({record['status']})\n{provenance(record)}",
+            f"seed {config['seed']} ({record['status']})\n{run_provenance(record)}",
             fontsize="medium",
         )
     return figure

@@ -1,0 +1,252 @@
+"""From a registry entry to a page: select the runs, draw, save, display.
+
+Notebooks call `render(name)` only. It reads the runs of result `name` (``rouser.results``)
+from the committed records (or any runs folder), lists missing runs with the command that
+makes them instead of failing obscurely, draws with the entry's function, saves vector
+files under ``data/results/<profile>/figures/`` and displays the result with a footer that
+names the notebook, links every record it was drawn from and gives the command that
+regenerates it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import matplotlib as mpl
+import pandas as pd
+from matplotlib.figure import Figure
+
+from rouser import paths
+from rouser.atomic import atomic_write
+from rouser.records import load_records, record_path
+from rouser.report import claims, figures, tables
+from rouser.report.plotting import runs_provenance
+from rouser.report.style import _METADATA, DONE_STATUSES, STYLE
+from rouser.results import RESULTS, result, result_runs
+
+# ---------------------------------------------------------------------------- saving
+
+
+def default_figures_dir(profile: str) -> Path:
+    """`data/results/<profile>/figures/`: git-ignored, one folder per profile."""
+    return paths.results_dir(profile) / "figures"
+
+
+def _savefig(figure: Figure, handle: IO[bytes], fmt: str) -> None:
+    with mpl.rc_context(STYLE):
+        figure.savefig(handle, format=fmt, metadata=_METADATA[fmt])
+
+
+def save(result: Figure | pd.DataFrame, name: str, figures_dir: str | os.PathLike) -> list[Path]:
+    """Write a figure as SVG and PDF (vector, reproducible bytes) or a table as CSV, atomically."""
+    figures_dir = Path(figures_dir)
+    if isinstance(result, pd.DataFrame):
+        targets = {"csv": figures_dir / f"{name}.csv"}
+    elif isinstance(result, Figure):
+        targets = {fmt: figures_dir / f"{name}.{fmt}" for fmt in ("svg", "pdf")}
+    else:
+        raise TypeError(
+            f"save() takes a matplotlib Figure or a pandas DataFrame, not {type(result).__name__}"
+        )
+    for fmt, path in targets.items():
+        if fmt == "csv":
+            data = result.to_csv(index=False).encode()
+            atomic_write(path, lambda handle, data=data: handle.write(data))
+        else:
+            atomic_write(path, lambda handle, fmt=fmt: _savefig(result, handle, fmt))
+    return list(targets.values())
+
+
+# ---------------------------------------------------------------------------- notebooks' entry
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What `render` made: the figure or table (None when no run is there yet), and why not."""
+
+    name: str
+    profile: str
+    output: Figure | pd.DataFrame | None
+    runs_dir: Path | None = None
+    missing: list[str] = field(default_factory=list)
+    unfinished: dict[str, str] = field(default_factory=dict)
+    paths: list[Path] = field(default_factory=list)
+    provenance: str = ""
+    drawn_from: list[str] = field(default_factory=list)
+
+    @property
+    def message(self) -> str:
+        """Markdown naming the runs not drawn and what to do about them ('' if none)."""
+        if not self.missing and not self.unfinished:
+            return ""
+        title = f"{RESULTS[self.name].title} (profile `{self.profile}`)"
+        if self.output is None:
+            lines = [f"**{title}: none of its runs has a finished record yet; nothing to draw.**"]
+        else:
+            lines = [f"**{title} is incomplete: it shows only the runs that are there.**"]
+        if self.missing:
+            listed = ", ".join(f"`{run_id}`" for run_id in self.missing)
+            lines += [
+                "",
+                f"{len(self.missing)} run(s) have no record in `{shown(self.runs_dir)}` yet: "
+                f"{listed}. Train them from the repository root with `{self.command}` (runs "
+                "that have a record are not recomputed), then run this notebook again.",
+            ]
+        for run_id, status in self.unfinished.items():
+            advice = {
+                "failed": "its record's `error` says why; remove the record to train it again",
+                "running": "not finished yet (or interrupted: training again resumes it)",
+            }.get(status, "not finished")
+            lines += ["", f"`{run_id}` is {status}: {advice}."]
+        return "\n".join(lines)
+
+    @property
+    def config_args(self) -> str:
+        """Snakemake's `--config` for this profile and runs folder."""
+        args = f"--config profile={self.profile}"
+        if self.profile != "smoke":
+            args += " data_root=<your data folder>"
+        if self.runs_dir is not None and (
+            self.runs_dir.resolve() != paths.runs_dir(self.profile).resolve()
+        ):
+            args += f" runs_dir={shown(self.runs_dir)}"
+        return args
+
+    @property
+    def command(self) -> str:
+        """The workflow command that trains this profile's runs into `runs_dir`."""
+        return f"snakemake runs --cores 2 {self.config_args}"
+
+    @property
+    def footer(self) -> str:
+        """Markdown: the notebook that drew the page, its records, the command that remakes it."""
+        lines = [f"**Behind this page.** Drawn by `notebooks/{self.name}.ipynb`"]
+        if self.drawn_from and self.runs_dir is not None:
+            folder = shown(self.runs_dir)
+            links = ", ".join(
+                f"[{run_id}](../{folder}/{run_id}.json)"
+                if not Path(folder).is_absolute()
+                else f"`{run_id}`"
+                for run_id in self.drawn_from
+            )
+            lines[0] += f" from {len(self.drawn_from)} run record(s) in `{folder}/`: {links}."
+        else:
+            lines[0] += " from `_config.yml` and the paper's values."
+        target = f"{shown(paths.results_dir(self.profile))}/{self.name}.ipynb"
+        lines += [
+            "",
+            f"Regenerate it (training only the runs without a record) with "
+            f"`snakemake {target} --cores 2 {self.config_args}`.",
+        ]
+        return "\n".join(lines)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import SVG, Markdown, display
+
+        if self.message:
+            display(Markdown(self.message))
+        if isinstance(self.output, Figure):
+            buffer = io.StringIO()
+            with mpl.rc_context(STYLE):
+                self.output.savefig(buffer, format="svg", metadata=_METADATA["svg"])
+            display(SVG(buffer.getvalue()))
+        elif isinstance(self.output, pd.DataFrame):
+            table = self.output
+            styled = table.style.set_uuid(self.name)  # stable HTML ids: reproducible pages
+            styled = styled.set_caption(table.attrs.get("title", "")).hide(axis="index")
+            styled = styled.hide(table.attrs.get("hidden_columns", []), axis="columns")
+            display(styled.format(precision=2, na_rep="-"))
+        if self.provenance:
+            display(Markdown(self.provenance))
+        display(Markdown(self.footer))
+
+
+def shown(path: Path) -> str:
+    """`path` as a page may show it: relative to the repository, never a local absolute path."""
+    try:
+        return Path(path).resolve().relative_to(paths.REPO_ROOT).as_posix()
+    except ValueError:
+        return Path(path).name
+
+
+def experiment_records(
+    name: str, profile: str, runs_dir: str | os.PathLike | None = None, config: dict | None = None
+) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
+    """The records of result `name`'s finished runs, the ids without a record, and the
+    ids whose record is not finished (with their status)."""
+    runs_dir = paths.runs_dir(profile, runs_dir)
+    wanted = [run.run_id for run in result_runs(name, profile, config)]
+    missing = [run_id for run_id in wanted if not record_path(run_id, runs_dir).is_file()]
+    present = [run_id for run_id in wanted if run_id not in missing]
+    records = (
+        load_records([record_path(run_id, runs_dir) for run_id in present])
+        if present
+        else pd.DataFrame()
+    )
+    unfinished: dict[str, str] = {}
+    if not records.empty:
+        status = records.groupby("run_id")["status"].first()
+        unfinished = {run_id: s for run_id, s in status.items() if s not in DONE_STATUSES}
+        records = records[~records["run_id"].isin(unfinished)].reset_index(drop=True)
+    return records, missing, unfinished
+
+
+# The modules whose functions the registry's `draw` names.
+DRAWERS = (tables, figures, claims)
+
+# The committed profiles a book page may show, best first: the paper's full setup where
+# someone has committed its records, else NMNIST-1k.
+BOOK_PROFILES = ("paper", "cpu")
+
+
+def book_profile(name: str, config: dict | None = None) -> str:
+    """The profile whose committed records result `name` shows: the first of `BOOK_PROFILES`
+    with at least one of its records in `records/<profile>/` (Table II follows Table I)."""
+    probe = name if result(name).experiments else "table1"
+    for profile in BOOK_PROFILES:
+        folder = paths.RECORDS_DIR / profile
+        if any(record_path(run, folder).is_file() for run in result_runs(probe, profile, config)):
+            return profile
+    return paths.DEFAULT_PROFILE
+
+
+def render(
+    name: str,
+    profile: str | None = None,
+    runs_dir: str | os.PathLike | None = None,
+    figures_dir: str | os.PathLike | None = None,
+    config: dict | None = None,
+) -> Rendered:
+    """Draw one result of the registry (`rouser.results`) from its runs' records, save it,
+    and return it for display.
+
+    `profile=None` shows the committed records (`book_profile`). Missing or unfinished runs
+    are listed with the command that makes them; whatever is there is still drawn.
+    """
+    entry = result(name)
+    profile = profile or book_profile(name, config)
+    figures_dir = Path(figures_dir) if figures_dir is not None else default_figures_dir(profile)
+    draw = next(getattr(m, entry.draw) for m in DRAWERS if hasattr(m, entry.draw))
+    if not entry.experiments:
+        output = draw(profile, config)
+        return Rendered(name, profile, output, paths=save(output, name, figures_dir))
+    runs_dir = paths.runs_dir(profile, runs_dir)
+    records, missing, unfinished = experiment_records(name, profile, runs_dir, config)
+    if records.empty:
+        return Rendered(name, profile, None, runs_dir, missing, unfinished)
+    output = draw(records)
+    return Rendered(
+        name,
+        profile,
+        output,
+        runs_dir,
+        missing,
+        unfinished,
+        save(output, name, figures_dir),
+        runs_provenance(records),
+        list(dict.fromkeys(records["run_id"])),
+    )

@@ -1,0 +1,140 @@
+"""The paper's tables (I and II), drawn from run records and `_config.yml` beside the
+paper's values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from rouser.config import profile_config
+from rouser.report.plotting import last_epochs, method_order, require
+from rouser.report.style import (
+    DATASET_LABELS,
+    METHOD_LABELS,
+    architecture,
+    dataset_label,
+    load_paper_values,
+    provenance,
+)
+
+# ---------------------------------------------------------------------------- tables
+
+
+def table1(records: pd.DataFrame, paper: dict | None = None) -> pd.DataFrame:
+    """Table I: final top-1 test accuracy (%) per dataset and method, mean +- sd over seeds.
+
+    One row per (dataset, method) we ran, with the paper's accuracy and architecture beside
+    ours. A method whose runs all fail to converge says so, as the paper does for SHD.
+    """
+    require(records, "Table I")
+    reference = (paper or load_paper_values())["table1"]
+    runs = last_epochs(records)
+    rows = []
+    for dataset in [d for d in DATASET_LABELS if d in set(runs["config.dataset"])]:
+        for method in method_order(runs.loc[runs["config.dataset"] == dataset, "config.method"]):
+            group = runs[(runs["config.dataset"] == dataset) & (runs["config.method"] == method)]
+            accuracy = group["summary.final_test_accuracy"] * 100
+            sd = accuracy.std()  # NaN for one seed: no spread is known, none is shown
+            non_convergent = int((group["status"] == "non-convergent").sum())
+            ours = (
+                f"{accuracy.mean():.2f} ± {sd:.2f}" if len(group) > 1 else f"{accuracy.mean():.2f}"
+            )
+            if non_convergent == len(group):
+                ours = f"did not converge ({ours})"
+            elif non_convergent:
+                ours += f" ({non_convergent} of {len(group)} seeds did not converge)"
+            paper_value = reference.get(dataset, {}).get(method)
+            paper_text = (
+                reference["notes"].get(f"{dataset}.{method}", "-")
+                if paper_value is None
+                else f"{paper_value:.2f}"
+            )
+            rows.append(
+                {
+                    "dataset": dataset_label(dataset, records),
+                    "method": METHOD_LABELS[method],
+                    "ours (%)": ours,
+                    "paper (%)": paper_text,
+                    "seeds": len(group),
+                    "architecture (ours)": architecture(
+                        *group.iloc[0][["config.sensor_size", "config.hidden", "config.n_classes"]]
+                    ),
+                    "architecture (paper)": reference.get(dataset, {}).get("architecture", "-"),
+                    "ours mean": accuracy.mean(),
+                    "ours sd": sd,
+                    "paper": paper_value,
+                    "non-convergent seeds": non_convergent,
+                }
+            )
+    table = pd.DataFrame(rows)
+    table.attrs["title"] = (
+        "Table I: top-1 test accuracy (%), mean ± sd over seeds, beside the paper's. Ours: "
+        + provenance(records)
+    )
+    # numbers for code and CSV; the displayed table shows them once, as text
+    table.attrs["hidden_columns"] = ["ours mean", "ours sd", "paper", "non-convergent seeds"]
+    return table
+
+
+def table2(
+    profile: str = "paper", config: dict | None = None, paper: dict | None = None
+) -> pd.DataFrame:
+    """Table II: the paper's hyperparameters beside the values `_config.yml` gives `profile`.
+
+    Values that are not settings (reset voltage, loss, optimizer, initialisation) name the code
+    that fixes them, so a reader can check them there.
+    """
+    resolved = profile_config(profile, config)
+    rows = []
+    for row in (paper or load_paper_values())["table2"]["rows"]:
+        if "config" in row:
+            ours = resolved
+            for key in row["config"].split("."):
+                ours = ours[key]
+            where = f"_config.yml: {row['config']}"
+            matches = bool(np.isclose(float(ours), float(row["value"])))
+        else:  # not a setting: the reader checks the named code, we claim no match
+            ours, where, matches = "fixed in code", row["code"], pd.NA
+        rows.append(
+            {
+                "symbol": row["symbol"],
+                "meaning": row["meaning"],
+                "paper": row["value"],
+                "ours": ours,
+                "where": where,
+                "matches paper": matches,
+            }
+        )
+    table = pd.DataFrame(rows).astype({"matches paper": "boolean"})
+    table.attrs["title"] = f"Table II: hyperparameters, the paper's beside ours (profile {profile})"
+    return table
+
+
+def nir_check(check: dict) -> pd.DataFrame:
+    """The NIR peer check (`records/nir_check.json`, written by workflow/scripts/nir_check.py)
+    as a table: per peer, network and input, how many output values agree with rouser."""
+    rows = [
+        {
+            "peer": item["peer"],
+            "network": METHOD_LABELS.get(item["network"], item["network"]),
+            "inputs": item["inputs"],
+            "dt (s)": item["dt"],
+            "samples": item["samples"],
+            "output values": item["output_values"],
+            "agreement (%)": 100 * item["agreement"],
+            "differing values": item["differing_values"],
+            "spikes (rouser / peer)": f"{item['rouser_spikes']} / {item['peer_spikes']}",
+            "same prediction (%)": 100 * item["same_prediction"],
+        }
+        for item in check["checks"]
+    ]
+    table = pd.DataFrame(rows)
+    versions = ", ".join(f"{name} {version}" for name, version in check["versions"].items())
+    table.attrs["title"] = (
+        f"NIR peer check of {check['data']['dataset'].upper()} networks trained "
+        f"{check['runs']['rouser']['epochs']} epochs ({check['data']['profile']} profile), "
+        f"{check['data']['test_recordings']} real test recordings and as many random inputs; "
+        f"{versions}; {check['date'][:10]}, commit {check['git_commit'][:7]}"
+    )
+    return table
