@@ -1,20 +1,29 @@
-"""CUBA LIF dynamics over a whole sequence: a readable reference and the fused fast path.
+r"""CUBA LIF dynamics over a whole sequence: a readable reference and the fused fast path.
 
-Both compute, for x of shape [T, B, N] and one threshold per neuron:
+Both compute, for ``x`` of shape ``[T, B, N]`` and one threshold :math:`\vartheta` per
+neuron, with :math:`\alpha_I` = ``current_decay`` and :math:`\alpha_V` = ``voltage_decay``
+(fractions kept per step):
 
-    I[t] = cd * I[t-1] + x[t]                  synaptic current
-    V[t] = vd * V'[t-1] + I[t]                 membrane voltage (pre-reset)
-    S[t] = 1 if V[t] > Th else 0               eq. 1 (strict)
-    V'[t] = V[t] * (1 - S[t])                  reset to V_rest = 0, carried to t + 1
+.. math::
 
-and back-propagate with the surrogate of eqs. 2-3 through integrators treated as linear
-filters (the reset is not differentiated), as SLAYER does. `cuba_lif_reference` says this
-with per-step autograd; `cuba_lif` is a single autograd node whose forward and backward
-loop over time outside autograd, and the tests hold the two equal.
+    I[t] &= \alpha_I \, I[t-1] + x[t]
+        \qquad \text{synaptic current} \\
+    V[t] &= \alpha_V \, V'[t-1] + I[t]
+        \qquad \text{membrane voltage (pre-reset)} \\
+    S[t] &= H(V[t] - \vartheta) = [V[t] > \vartheta]
+        \qquad \text{eq. 1 (strict)} \\
+    V'[t] &= V[t] \, (1 - S[t])
+        \qquad \text{reset to } V_{rest} = 0 \text{, carried to } t + 1
 
-The fused node's loops come from one of three kernel families: "numba" (CPU),
-"torch" (any device; ~5 kernel launches per step on a GPU) and "triton"
-(`rouser.kernels_triton`: one launch per pass on CUDA, imported on first use so that
+and back-propagate with the surrogate of eqs. 2-3 (:mod:`rouser.surrogate`) through the
+integrators treated as linear filters (the reset is not differentiated), as SLAYER does.
+``cuba_lif_reference`` says this with per-step autograd; ``cuba_lif`` is a single autograd
+node whose forward and backward loop over time outside autograd, and the tests hold the two
+equal.
+
+The fused node's loops come from one of three kernel families: ``"numba"`` (CPU),
+``"torch"`` (any device; ~5 kernel launches per step on a GPU) and ``"triton"``
+(``rouser.kernels_triton``: one launch per pass on CUDA, imported on first use so that
 importing rouser never pays for importing triton).
 """
 
@@ -55,9 +64,9 @@ def _warn_once(message: str) -> None:
 
 
 def resolve_backend(backend: str, device: torch.device, fixed_point: bool = False) -> str:
-    """The kernel family that runs: "numba", "torch" or "triton".
+    """The kernel family that runs: ``"numba"``, ``"torch"`` or ``"triton"``.
 
-    "auto" picks numba for CPU tensors and triton for CUDA tensors; it falls back to the
+    ``"auto"`` picks numba for CPU tensors and triton for CUDA tensors; it falls back to the
     torch loop, saying why once, where triton does not import or has no kernel (fixed point).
     An explicit backend that cannot run raises a ValueError instead.
     """
@@ -90,7 +99,7 @@ def resolve_backend(backend: str, device: torch.device, fixed_point: bool = Fals
 
 
 def _kernel(backend: str, name: str) -> Callable:
-    """`<name>_<backend>` from `rouser.kernels`, or from `rouser.kernels_triton` for triton."""
+    """``<name>_<backend>`` from ``rouser.kernels``, or ``rouser.kernels_triton`` for triton."""
     module = importlib.import_module("rouser.kernels_triton") if backend == "triton" else kernels
     return getattr(module, f"{name}_{backend}")
 
@@ -104,11 +113,11 @@ def cuba_lif_reference(
     scale: float,
     fixed_point: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-step autograd implementation; returns (spikes, pre-reset voltage), both [T, B, N].
+    """Per-step autograd implementation; returns ``(spikes, voltage)`` (pre-reset), ``[T, B, N]``.
 
     Slow (one autograd node per op and step) but a direct transcription of the equations.
-    With `fixed_point`, each state's value is replaced by lava-dl's integer state
-    (`rouser.fixed_point`) while its gradient stays that of the float integrator with the
+    With ``fixed_point``, each state's value is replaced by lava-dl's integer state
+    (:mod:`rouser.fixed_point`) while its gradient stays that of the float integrator with the
     quantised decays: the straight-through backward lava-dl uses.
     """
     if fixed_point:
@@ -127,7 +136,8 @@ def cuba_lif_reference(
             voltage_int = shift_to_zero(state_int * vd_num) + current_int
             current = current + (current_int / STATE_SCALE - current).detach()
             voltage = voltage + (voltage_int / STATE_SCALE - voltage).detach()
-            state_int = voltage_int.masked_fill(voltage_int > threshold.detach().double() * STATE_SCALE, 0
+            state_int = voltage_int.masked_fill(
+                voltage_int > threshold.detach().double() * STATE_SCALE, 0
             )
         s = spike(voltage, threshold, tau, scale)
         # Subtracting a detached copy resets the value while the gradient still flows
@@ -143,6 +153,7 @@ class CubaLIFFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, threshold, current_decay, voltage_decay, tau, scale, backend, fixed):  # type: ignore[override]
+        """Runs the kernel family's forward loop; saves the pre-reset voltage and threshold."""
         threshold_ = threshold.detach().to(x.dtype).contiguous()
         x_ = x.detach().contiguous()
         if fixed:
@@ -160,6 +171,7 @@ class CubaLIFFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_spikes, _grad_voltage):  # type: ignore[override]
+        """Surrogate (eqs. 2-3) and the integrators in reverse time, in one kernel call."""
         voltage, threshold = ctx.saved_tensors
         current_decay, voltage_decay, tau, scale, backend = ctx.params
         backward = _kernel(backend, "backward")
@@ -181,12 +193,12 @@ def cuba_lif(
     backend: str = "auto",
     fixed_point: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fused implementation; returns (spikes, pre-reset voltage), both [T, B, N].
+    """Fused implementation; returns ``(spikes, voltage)`` (pre-reset), both ``[T, B, N]``.
 
-    `backend="auto"` picks the numba loop for CPU tensors, the Triton kernels for CUDA
-    tensors and the torch loop where neither applies (`resolve_backend`); the voltage output
-    carries no gradient. `fixed_point` runs the forward pass in lava-dl's integer arithmetic
-    (`rouser.fixed_point`) and the backward pass with its quantised decays.
+    ``backend="auto"`` picks the numba loop for CPU tensors, the Triton kernels for CUDA
+    tensors and the torch loop where neither applies (``resolve_backend``); the voltage
+    output carries no gradient. ``fixed_point`` runs the forward pass in lava-dl's integer
+    arithmetic (:mod:`rouser.fixed_point`) and the backward pass with its quantised decays.
     """
     return CubaLIFFunction.apply(
         x,

@@ -1,4 +1,4 @@
-"""lava-dl's fixed-point CUBA arithmetic, the numerics the paper's results were computed with.
+r"""lava-dl's fixed-point CUBA arithmetic, the numerics the paper's results were computed with.
 
 lava-dl SLAYER (``neuron/cuba.py`` with ``neuron/dynamics/leaky_integrator.py``) runs both
 leaky integrators of the CUBA neuron in integers, as Loihi does:
@@ -9,13 +9,15 @@ leaky integrators of the CUBA neuron in integers, as Loihi does:
 * a decayed state ``a * kept`` is shifted right by 12 bits with rounding toward zero;
 * an input is scaled by 4096 and truncated toward zero.
 
-With :math:`q(y) = \\operatorname{sign}(y) \\lfloor |y| / 4096 \\rfloor`, per step and neuron:
+With :math:`q(y) = \operatorname{sign}(y) \lfloor |y| / 4096 \rfloor` and :math:`k_c`,
+:math:`k_v` the decays' numerators (fraction kept times 4096, ``decay_numerator``), per step
+and neuron:
 
 .. math::
 
-    i[t] &= q(k_c \\, i[t-1]) + \\operatorname{trunc}(4096 \\, x[t]) \\\\
-    v[t] &= q(k_v \\, v'[t-1]) + i[t] \\\\
-    S[t] &= v[t] > 4096 \\, \\vartheta, \\qquad v'[t] = v[t] \\, (1 - S[t])
+    i[t] &= q(k_c \, i[t-1]) + \operatorname{trunc}(4096 \, x[t]) \\
+    v[t] &= q(k_v \, v'[t-1]) + i[t] \\
+    S[t] &= [v[t] > 4096 \, \vartheta], \qquad v'[t] = v[t] \, (1 - S[t])
 
 and the voltage the neuron reports is :math:`V[t] = v[t] / 4096`. lava-dl compares with
 ``>= 4096 * (Th + 0.01 / 4096)``, which for an integer state is the strict ``v > 4096 Th``
@@ -36,7 +38,10 @@ def decay_numerator(kept: float) -> int:
     """The integer k with k / 4096 the fraction kept per step, as lava-dl quantises a decay.
 
     lava-dl stores the fraction lost, ``round(4096 * lost)``; e.g. kept = 0.97 (lost 0.03)
-    gives 4096 - 123 = 3973, i.e. 0.96997 kept, not 0.97.
+    gives 4096 - 123 = 3973, i.e. 0.96997 kept, not 0.97:
+
+    >>> decay_numerator(0.97), quantised_decay(0.97)
+    (3973, 0.969970703125)
     """
     if not 0.0 <= kept <= 1.0:
         raise ValueError(f"decay={kept!r} must lie in [0, 1] (fraction kept per step)")

@@ -1,19 +1,30 @@
-"""Inner loops over time of the CUBA neuron, for the fused autograd function.
+r"""Inner loops over time of the CUBA neuron, for the fused autograd function.
 
 Two implementations of the same two kernels:
 
-* `forward(x, th, cd, vd) -> (spikes, voltage)` runs the recurrence with reset and returns
-  the spikes and the pre-reset voltage of every step (all that backward needs); its
-  `forward_fixed_*` twin does the same in lava-dl's integer arithmetic (`rouser.fixed_point`);
-* `backward(grad_s, voltage, th, cd, vd, tau, scale) -> (grad_x, grad_th)` applies the
+* ``forward(x, th, cd, vd) -> (spikes, voltage)`` runs the recurrence with reset
+  (:mod:`rouser.dynamics`) and returns the spikes and the pre-reset voltage of every step
+  (all that backward needs); its ``forward_fixed_*`` twin does the same in lava-dl's
+  integer arithmetic (:mod:`rouser.fixed_point`);
+* ``backward(grad_s, voltage, th, cd, vd, tau, scale) -> (grad_x, grad_th)`` applies the
   surrogate (eqs. 2-3) and back-propagates through the two leaky integrators in reverse
-  time as linear filters (the reset is not differentiated, as in SLAYER).
+  time as linear filters (the reset is not differentiated, as in SLAYER). With
+  :math:`\alpha_I` = ``cd``, :math:`\alpha_V` = ``vd`` and :math:`\gamma_V[T] = \gamma_I[T] = 0`:
+
+.. math::
+
+    g[t] &= \frac{\partial L}{\partial S[t]} \, \frac{s}{\tau}
+            e^{-|V[t] - \vartheta| / \tau} \\
+    \gamma_V[t] &= g[t] + \alpha_V \, \gamma_V[t+1], \qquad
+    \frac{\partial L}{\partial x[t]} = \gamma_I[t] = \gamma_V[t] + \alpha_I \, \gamma_I[t+1] \\
+    \frac{\partial L}{\partial \vartheta} &= -\sum_{t, b} g[t]
 
 On the CPU a numba loop does each pass in one sweep over memory instead of ~5 tiny torch
 ops per step; fusing the surrogate into the backward sweep beats five vectorised torch
-passes over the same tensor (measured, 1 thread, [300, 32, 500]: 25 ms vs 42 ms). On CUDA
-the torch versions run: the forward loop launches ~5 kernels per step over all neurons of
-the batch, and the backward's two linear filters are a single [T, T] matrix product.
+passes over the same tensor (measured, 1 thread, ``[300, 32, 500]``: 25 ms vs 42 ms). On
+CUDA the torch versions run: the forward loop launches ~5 kernels per step over all neurons
+of the batch, and the backward's two linear filters are a single ``[T, T]`` matrix product
+(``impulse_response``).
 """
 
 from __future__ import annotations
@@ -95,7 +106,7 @@ def _backward_numba(
 def forward_numba(
     x: torch.Tensor, th: torch.Tensor, cd: float, vd: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """CPU forward pass; `x` is a contiguous [T, B, N] float tensor."""
+    """CPU forward pass; ``x`` is a contiguous ``[T, B, N]`` float tensor."""
     spikes = torch.empty_like(x)
     voltage = torch.empty_like(x)
     # Scalars in the tensor's dtype keep float32 inputs in float32 arithmetic.
@@ -123,7 +134,11 @@ def backward_numba(
     tau: float,
     scale: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """CPU backward pass from dL/dS [T, B, N]: returns (dL/dx [T, B, N], dL/dTh [N])."""
+    r"""CPU backward pass from :math:`\partial L / \partial S` ``[T, B, N]``.
+
+    Returns ``(grad_x, grad_th)``: :math:`\partial L / \partial x` ``[T, B, N]`` and
+    :math:`\partial L / \partial \vartheta` ``[N]``.
+    """
     grad_x = torch.empty_like(grad_s)
     grad_th = torch.zeros(grad_s.shape[1:], dtype=grad_s.dtype)
     real = grad_s.numpy().dtype.type
@@ -176,11 +191,13 @@ def forward_fixed_torch(
 def impulse_response(
     steps: int, cd: float, vd: float, device: torch.device, dtype: torch.dtype
 ) -> torch.Tensor:
-    """[T, T] matrix K with V = K @ x for the two integrators, reset ignored.
+    r"""``[T, T]`` matrix :math:`K` with :math:`V = K x` for the two integrators, reset ignored.
 
-    K[t, s] is the voltage at step t left by a unit input at step s <= t. Back-propagating
-    through the integrators is then one matrix product, grad_x = K^T @ grad_V, instead of
-    2T small ops in a reverse-time loop (on a GPU, 5T kernel launches become one GEMM).
+    :math:`K_{ts}` is the voltage at step :math:`t` left by a unit input at step
+    :math:`s \le t`. Back-propagating through the integrators is then one matrix product,
+    :math:`\partial L / \partial x = K^\top \, \partial L / \partial V`, instead of
+    :math:`2T` small ops in a reverse-time loop (on a GPU, :math:`5T` kernel launches become
+    one GEMM).
     """
     response = torch.empty(steps, dtype=torch.float64)
     current = voltage = 0.0

@@ -1,8 +1,16 @@
-"""Spike-rate loss and rate-coded classification, as lava-dl's `SpikeRate` for NMNIST.
+r"""Spike-rate loss and rate-coded classification, as lava-dl's ``SpikeRate`` for NMNIST.
 
-The output neuron of the true class should fire at `true_rate` (0.2 of the time steps) and
-every other output neuron at `false_rate` (0.03); the prediction is the output neuron with
-the most spikes. Rates, not first-spike times, keep the loss defined for any sequence length.
+The output neuron of the true class should fire at ``true_rate`` (0.2 of the time steps)
+and every other output neuron at ``false_rate`` (0.03); the prediction is the output neuron
+with the most spikes. Rates, not first-spike times, keep the loss defined for any sequence
+length. For output spikes :math:`S_{tbc}` over :math:`T` steps, a batch of :math:`B` and
+target rates :math:`\hat r_{bc}`:
+
+.. math::
+
+    r_{bc} = \frac{1}{T} \sum_t S_{tbc}, \qquad
+    L = \frac{1}{B} \sum_b \sum_c \left(r_{bc} - \hat r_{bc}\right)^2, \qquad
+    \hat y_b = \operatorname{argmax}_c \sum_t S_{tbc}
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ import torch
 def target_rates(
     labels: torch.Tensor, n_classes: int, true_rate: float, false_rate: float
 ) -> torch.Tensor:
-    """[B, n_classes] target spike rates for integer labels [B]."""
+    """``[B, n_classes]`` target spike rates for integer labels ``[B]``."""
     targets = torch.full((labels.shape[0], n_classes), float(false_rate), device=labels.device)
     return targets.scatter_(1, labels.long().unsqueeze(1), float(true_rate))
 
@@ -40,5 +48,5 @@ def spike_rate_loss(
 
 
 def predict(output_spikes: torch.Tensor) -> torch.Tensor:
-    """Predicted class [B]: the output neuron with the most spikes (lowest index on ties)."""
+    """Predicted class ``[B]``: the output neuron with the most spikes (lowest index on ties)."""
     return output_spikes.sum(0).argmax(1)

@@ -1,16 +1,18 @@
-"""What the paper plots, measured from tensors training already has.
+r"""What the paper plots, measured from tensors training already has.
 
-* `ActivityMeter`: dead neurons (Fig. 4), neurons that never fire, and spike rates per layer
-  (Fig. 5), accumulated batch by batch from the spikes `SpikingMLP.forward_layers` returns
-  during evaluation. It only sums spikes over time (one reduction per layer and batch) and
-  keeps its running totals on the device, so it adds no extra forward pass and no host sync.
-* `weight_change`: ||W_e - W_0||_F per layer and for the whole network (Fig. 3).
-* `threshold_stats`: how learned thresholds spread per layer (mean, std, quantiles,
+* ``ActivityMeter``: dead neurons (Fig. 4), neurons that never fire, and spike rates per
+  layer (Fig. 5), accumulated batch by batch from the spikes ``SpikingMLP.forward_layers``
+  returns during evaluation. It only sums spikes over time (one reduction per layer and
+  batch) and keeps its running totals on the device, so it adds no extra forward pass and
+  no host sync.
+* ``weight_change``: :math:`\|W_e - W_0\|_F` per layer and for the whole network (Fig. 3).
+* ``threshold_stats``: how learned thresholds spread per layer (mean, std, quantiles,
   histogram), which no published tool shows.
-* `summarize`: final and best accuracy, convergence (the paper's "training does not
+* ``summarize``: final and best accuracy, convergence (the paper's "training does not
   converge" for the SHD baseline) and training latency.
 
-Layers are named "layer1".."layerL", input side first; layerL is the output layer.
+Layers are named ``"layer1"`` .. ``"layerL"``, input side first; ``"layerL"`` is the output
+layer.
 """
 
 from __future__ import annotations
@@ -28,20 +30,20 @@ THRESHOLD_BINS = 20
 
 
 def layer_name(index: int) -> str:
-    """Name of the layer at 0-based `index` in the record: "layer1" for index 0."""
+    """Name of the layer at 0-based ``index`` in the record: ``"layer1"`` for index 0."""
     return f"layer{index + 1}"
 
 
 class ActivityMeter:
-    """Streams spikes of every layer over a data set; `result()` gives the epoch's figures.
+    """Streams spikes of every layer over a data set; ``result()`` gives the epoch's figures.
 
     Definitions (all fractions in [0, 1]):
 
-    * dead_neurons[layer]: for one input, the fraction of the layer's neurons that emit no
+    * ``dead_neurons[layer]``: for one input, the fraction of the layer's neurons that emit no
       spike over all time steps; averaged over the inputs (the paper's Fig. 4 wording).
       Hidden layers only: the output layer is trained towards fixed rates, not "dead".
-    * never_firing[layer]: fraction of hidden neurons silent for every input seen.
-    * spike_rate[layer]: spikes per neuron per time step, averaged over the inputs; every
+    * ``never_firing[layer]``: fraction of hidden neurons silent for every input seen.
+    * ``spike_rate[layer]``: spikes per neuron per time step, averaged over the inputs; every
       layer, output included (Fig. 5).
     """
 
@@ -54,7 +56,7 @@ class ActivityMeter:
         self.spike_sum: list[torch.Tensor] = []
 
     def update(self, layers: Sequence[torch.Tensor]) -> None:
-        """Add one batch: `layers` are each layer's spikes [T, B, N_l], input side first."""
+        """Add one batch: ``layers`` are each layer's spikes ``[T, B, N_l]``, input side first."""
         steps, batch = layers[0].shape[:2]
         if not self.sizes:
             device = layers[0].device
@@ -81,7 +83,7 @@ class ActivityMeter:
                 self.fired[index] |= ~silent.all(0)
 
     def result(self) -> dict[str, dict[str, float]]:
-        """{"dead_neurons": {...}, "never_firing": {...}, "spike_rate": {...}} as floats."""
+        """``{"dead_neurons": {...}, "never_firing": {...}, "spike_rate": {...}}`` as floats."""
         if not self.n_inputs:
             raise ValueError("ActivityMeter.result() called before any update()")
         n = self.n_inputs
@@ -101,14 +103,18 @@ class ActivityMeter:
 
 
 def synapse_weights(model: SpikingMLP) -> dict[str, torch.Tensor]:
-    """Each layer's synaptic weight matrix, detached and copied (the W_0 of Fig. 3)."""
+    r"""Each layer's synaptic weight matrix, detached and copied (the :math:`W_0` of Fig. 3)."""
     return {
         layer_name(i): block.synapse.weight.detach().clone() for i, block in enumerate(model.blocks)
     }
 
 
 def weight_change(model: SpikingMLP, initial: dict[str, torch.Tensor]) -> dict[str, float]:
-    """||W_e - W_0||_F per layer and "total" = sqrt of the sum of squares over layers."""
+    r"""Frobenius distance from the initial weights, per layer and in total (Fig. 3).
+
+    Per layer :math:`\|W_e - W_0\|_F`; ``"total"`` is
+    :math:`\sqrt{\sum_l \|W^l_e - W^l_0\|_F^2}`, the distance of all weights together.
+    """
     change = {
         name: torch.linalg.vector_norm(weights - initial[name]).item()
         for name, weights in synapse_weights(model).items()
@@ -145,10 +151,12 @@ def summarize(
 ) -> dict:
     """The record's "summary" from its per-epoch history (epoch 0 = untrained network).
 
-    * converged: best test accuracy > chance (1 / n_classes) + chance_margin; a run that
-      stays at chance is the paper's "training does not converge" (Table I, SHD baseline).
-    * latency_epoch: first epoch whose test accuracy >= latency_target x final accuracy;
-      latency_seconds: training wall time summed up to and including that epoch.
+    * ``converged``: best test accuracy > chance (``1 / n_classes``) + ``chance_margin``; a
+      run that stays at chance is the paper's "training does not converge" (Table I, SHD
+      baseline).
+    * ``latency_epoch``: first epoch whose test accuracy >= ``latency_target`` x final
+      accuracy; ``latency_seconds``: training wall time summed up to and including that
+      epoch.
     """
     if not history:
         raise ValueError("summarize needs a history with at least epoch 0")

@@ -60,24 +60,25 @@ from rouser.dynamics import BACKENDS, TRITON_FIXED_POINT, cuba_lif, cuba_lif_ref
 
 
 class CubaLIF(nn.Module):
-    """CUBA LIF neurons with one (optionally trainable) firing threshold per neuron.
+    r"""CUBA LIF neurons with one (optionally trainable) firing threshold per neuron.
 
     Args:
-        n_neurons: number of neurons N; inputs are [T, B, N].
-        threshold: initial threshold Th_init (Table II: 1.25).
-        current_decay: fraction of synaptic current kept per step (0.75).
-        voltage_decay: fraction of membrane voltage kept per step (0.97).
-        tau: surrogate steepness of eq. 2 (3.75).
-        scale: surrogate scale s of eq. 2 (1.5).
-        learn_threshold: True for Rouser, False for the fixed-threshold baseline.
-        backend: "auto" (numba on CPU; on CUDA the Triton kernels, or the torch loop with a
-            warning where triton does not import or for fixed point), "numba", "torch",
-            "triton", or "reference" (per-step autograd; slow, for checking).
+        n_neurons: number of neurons :math:`N`; inputs are ``[T, B, N]``.
+        threshold: initial threshold :math:`\vartheta_{init}` (Table II: 1.25).
+        current_decay: :math:`\alpha_I`, the fraction of synaptic current kept per step (0.75).
+        voltage_decay: :math:`\alpha_V`, the fraction of membrane voltage kept per step (0.97).
+        tau: surrogate steepness :math:`\tau` of eq. 2 (3.75).
+        scale: surrogate scale :math:`s` of eq. 2 (1.5).
+        learn_threshold: ``True`` for Rouser, ``False`` for the fixed-threshold baseline.
+        backend: ``"auto"`` (numba on CPU; on CUDA the Triton kernels, or the torch loop
+            with a warning where triton does not import or for fixed point), ``"numba"``,
+            ``"torch"``, ``"triton"``, or ``"reference"`` (per-step autograd; slow, for
+            checking).
         fixed_point: run the forward pass in lava-dl's integer arithmetic (the initial
             threshold is then rounded toward zero to a multiple of 1/64, as lava-dl does).
 
-    Set `record_voltage = True` to keep the last forward pass's pre-reset voltage in
-    `self.voltage` (detached); it costs nothing when off, because the fused path computes
+    Set ``record_voltage = True`` to keep the last forward pass's pre-reset voltage in
+    ``self.voltage`` (detached); it costs nothing when off, because the fused path computes
     the voltage for its backward pass anyway.
     """
 
@@ -150,7 +151,7 @@ class CubaLIF(nn.Module):
             raise ValueError("CubaLIF input contains NaN or infinite values")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map input currents x [T, B, N] to float 0/1 spikes [T, B, N]."""
+        """Map input currents ``x`` ``[T, B, N]`` to float 0/1 spikes ``[T, B, N]``."""
         self.check_input(x)
         args = (self.threshold, self.current_decay, self.voltage_decay, self.tau, self.scale)
         if self.backend == "reference":

@@ -1,8 +1,18 @@
-"""Adam with separate learning rates for weights (lr_W) and thresholds (lr_Th): eqs. 4-5.
+r"""Adam with separate learning rates for weights and thresholds: eqs. 4-5.
 
-Thresholds are found by type (the `threshold` parameter of every `CubaLIF`), not by name, so
-the helper works for any network built from rouser neurons. With lr_Th = 0, Adam's update of a
-threshold is exactly 0, which reproduces the fixed-threshold baseline bit for bit.
+The paper writes the updates as plain gradient descent,
+
+.. math::
+
+    w \leftarrow w - \eta_W \frac{\partial L}{\partial w}, \qquad
+    \vartheta \leftarrow \vartheta - \eta_\vartheta \frac{\partial L}{\partial \vartheta}
+    \qquad \text{(eqs. 4-5)}
+
+and trains with Adam; here :math:`\eta_W` is ``lr_w`` and :math:`\eta_\vartheta` is
+``lr_th``, one Adam parameter group each. Thresholds are found by type (the ``threshold``
+parameter of every ``CubaLIF``), not by name, so the helper works for any network built
+from rouser neurons. With ``lr_th = 0``, Adam's update of a threshold is exactly 0, which
+reproduces the fixed-threshold baseline bit for bit.
 """
 
 from __future__ import annotations
@@ -14,7 +24,7 @@ from rouser.neuron import CubaLIF
 
 
 def threshold_parameters(model: nn.Module) -> list[nn.Parameter]:
-    """The learnable thresholds of every CubaLIF in `model` (empty for the baseline)."""
+    """The learnable thresholds of every ``CubaLIF`` in ``model`` (empty for the baseline)."""
     return [
         module.threshold
         for module in model.modules()
@@ -23,7 +33,7 @@ def threshold_parameters(model: nn.Module) -> list[nn.Parameter]:
 
 
 def make_optimizer(model: nn.Module, lr_w: float, lr_th: float) -> torch.optim.Adam:
-    """Adam with one parameter group for weights (`lr_w`) and one for thresholds (`lr_th`)."""
+    """Adam with one parameter group for weights (``lr_w``) and one for thresholds (``lr_th``)."""
     if lr_w < 0 or lr_th < 0:
         raise ValueError(f"learning rates must be >= 0, got lr_w={lr_w!r}, lr_th={lr_th!r}")
     thresholds = threshold_parameters(model)
