@@ -28,7 +28,8 @@ from tonic import DiskCachedDataset
 from tonic.transforms import ToFrame
 from torch.utils.data import DataLoader
 
-from rouser.config import REPO_ROOT, resolve_run
+from rouser import paths
+from rouser.config import resolve_run
 from rouser.data import make_loaders
 from rouser.data.nmnist import NMNIST
 
@@ -85,7 +86,7 @@ def stack_time_first(batch: list) -> tuple[torch.Tensor, torch.Tensor]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-root", type=Path, default=REPO_ROOT.parent / "shared" / "data")
+    parser.add_argument("--data-root", type=Path, default=paths.data_root())
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--device", default="cpu")

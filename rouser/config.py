@@ -18,12 +18,12 @@ from typing import Any
 
 import yaml
 
-from rouser.paths import REPO_ROOT, config_path
+from rouser.paths import config_path
 
 DATASETS = ("nmnist", "dvs128", "shd")
 METHODS = ("rouser", "baseline")
 
-__all__ = ["DATASETS", "METHODS", "REPO_ROOT", "RunConfig", "profile_config", "resolve_run"]
+__all__ = ["DATASETS", "METHODS", "RunConfig", "profile_config", "resolve_run"]
 
 
 def deep_merge(base: dict, override: dict) -> dict:

@@ -38,6 +38,7 @@ import yaml
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from rouser.atomic import remove_stale_temporaries
 from rouser.checkpoint import (
     Loaders,
     load_checkpoint,
@@ -47,6 +48,7 @@ from rouser.checkpoint import (
 )
 from rouser.config import DATASETS, METHODS, RunConfig, resolve_run
 from rouser.data import make_loaders
+from rouser.lock import run_lock
 from rouser.loss import predict, spike_rate_loss
 from rouser.metrics import (
     ActivityMeter,
@@ -276,6 +278,7 @@ def train(
     loaders: Loaders | None = None,
     resume: bool = True,
     progress: bool = True,
+    cache_dir: str | Path | None = None,
 ) -> dict:
     """Train `run` for `run.epochs` epochs and return its record (also written to disk).
 
@@ -288,11 +291,32 @@ def train(
         resume: return a finished record as is, and continue an unfinished run from its
             last checkpoint; False trains from scratch and overwrites both.
         progress: show tqdm bars over epochs and batches (stderr).
+        cache_dir: where binned samples are cached (default `$ROUSER_CACHE`, else
+            `<data root>/cache`).
 
     A run whose best test accuracy stays <= chance + `run.chance_margin` ends with status
     "non-convergent" (a result). Any error, a NaN loss or state included, writes a record
-    with status "failed" and the error, then propagates.
+    with status "failed" and the error, then propagates. Temporaries that killed runs left
+    in the runs folder are removed first, and a lock per run id makes a second process
+    training the same run wait for the first (then return its record).
     """
+    folder = record_path(run, runs_dir).parent
+    remove_stale_temporaries(folder)
+    with run_lock(folder, run.run_id):
+        return _train(run, folder, data_root, device, loaders, resume, progress, cache_dir)
+
+
+def _train(
+    run: RunConfig,
+    runs_dir: Path,
+    data_root: str | Path | None,
+    device: str | torch.device | None,
+    loaders: Loaders | None,
+    resume: bool,
+    progress: bool,
+    cache_dir: str | Path | None,
+) -> dict:
+    """`train` inside the run's lock."""
     path = record_path(run, runs_dir)
     ckpt_path = checkpoint_path(run, runs_dir)
     device = resolve_device(device)
@@ -300,7 +324,9 @@ def train(
         torch.set_num_threads(run.threads)  # part of the run's identity: see RunConfig
     existing = read_record(path) if resume and path.is_file() else None
     if loaders is None:
-        loaders = make_loaders(run, data_root, device=device, progress=progress)
+        loaders = make_loaders(
+            run, data_root, device=device, progress=progress, cache_dir=cache_dir
+        )
     data = portable_data(loaders[2])
     if existing is not None and existing["status"] in ("finished", "non-convergent"):
         check_reusable(existing, data, device, path)
@@ -389,6 +415,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", default=DEFAULT_PROFILE, help="a profile of _config.yml")
     parser.add_argument("--runs-dir", type=Path, help="default: $ROUSER_RUNS or records/<profile>")
     parser.add_argument("--data-root", type=Path, help="default: $ROUSER_DATA or data")
+    parser.add_argument(
+        "--cache-dir", type=Path, help="binned-data cache (default: $ROUSER_CACHE or <data>/cache)"
+    )
     parser.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available)")
     parser.add_argument("--restart", action="store_true", help="ignore a record or checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
@@ -409,7 +438,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> dict:
     """CLI entry point: parse, resolve the run, train, print where the record is."""
     args = vars(_parser().parse_args(argv))
-    options = {key: args.pop(key) for key in ("runs_dir", "data_root", "device")}
+    options = {key: args.pop(key) for key in ("runs_dir", "data_root", "device", "cache_dir")}
     restart, quiet = args.pop("restart"), args.pop("no_progress")
     export_nir = args.pop("export_nir")
     run = resolve_run(args.pop("dataset"), args.pop("method"), args.pop("profile"), **args)

@@ -1,219 +1,179 @@
-"""The book: its table of contents (unit tests) and the smoke book the workflow builds.
+"""The book a reader opens and the commands the project documents.
 
-The `smoke_book` fixture runs `snakemake --cores 2 --config profile=smoke` once, which trains
-every smoke run, executes every result notebook and builds the book with warnings as errors;
-runs and pages already up to date are not redone. The tests then read the built HTML.
+* The static table of contents lists a page for every result of the registry.
+* `jupyter-book build book/` (the `built_book` fixture) builds from the committed records:
+  every result page is there, drawn from real data, none says "synthetic", none trained.
+* The committed records are current: they are exactly the runs the experiment expansion
+  asks for, and retraining the first epochs of one of them from the real recordings gives
+  its history bit for bit (skipped where the recordings are absent).
+* Every `snakemake` command in the README, the book, the Snakefile and the missing-runs
+  message works as written (as a dry run), and the smoke workflow regenerates every result.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import shlex
 import subprocess
 from pathlib import Path
 
-import nbformat
 import pytest
+import yaml
 
-from rouser.book import (
-    RESULT_NOTEBOOKS,
-    result_notebook,
-    run_notebook,
-    run_title,
-    table_of_contents,
-    write_toc,
-)
-from rouser.config import PROFILES, REPO_ROOT
-from rouser.experiments import all_runs, experiment_runs
+from rouser import paths
+from rouser.config import resolve_run
+from rouser.experiments import all_runs
+from rouser.records import read_record, record_path
+from rouser.report.render import Rendered
+from rouser.results import RESULTS
+from rouser.train import TIMING_KEYS, train
 
-HTML = REPO_ROOT / "book" / "_build" / "html"
-FIGURES = [stem for stem in RESULT_NOTEBOOKS if not stem.startswith("table")]
-TABLES = [stem for stem in RESULT_NOTEBOOKS if stem.startswith("table")]
+REPO = paths.REPO_ROOT
+BOOK = REPO / "book"
+COMMITTED = "cpu"  # the profile whose records are committed and shown
 
 
-def _touch_notebook(path: Path, input_path: str = "notebooks/nmnist.ipynb") -> None:
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["papermill"] = {"input_path": input_path}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(notebook, path)
+def _toc_files() -> list[str]:
+    toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
+    return [toc["root"], *(c["file"] for part in toc["parts"] for c in part["chapters"])]
 
 
-def _files(toc: dict) -> list[str]:
-    """Every file the table of contents names, depth first."""
-
-    def walk(entries: list[dict]) -> list[str]:
-        return [
-            name for entry in entries for name in [entry["file"], *walk(entry.get("sections", []))]
-        ]
-
-    return [toc["root"], *(name for part in toc["parts"] for name in walk(part["chapters"]))]
+# ---------------------------------------------------------------------------- static book
 
 
-# ---------------------------------------------------------------------------- table of contents
+def test_toc_has_a_page_for_every_result() -> None:
+    files = _toc_files()
+    for name in RESULTS:
+        assert f"results/{name}" in files, name
+        page = BOOK / "results" / f"{name}.ipynb"
+        assert page.is_symlink() and page.resolve() == REPO / "notebooks" / f"{name}.ipynb"
+    for name in files:
+        assert any((BOOK / f"{name}{suffix}").is_file() for suffix in (".md", ".ipynb")), name
+    assert files[1] == "results/reproduce"  # the first page after the front page
 
 
-def test_toc_lists_only_executed_notebooks(tmp_path: Path) -> None:
-    runs = experiment_runs("table1", "smoke")
-    nmnist = next(run for run in runs if run.dataset == "nmnist")
-    _touch_notebook(run_notebook(nmnist.run_id, "smoke", tmp_path))
-    _touch_notebook(result_notebook("fig4_dead_neurons", "smoke", tmp_path))
-    toc = table_of_contents("smoke", tmp_path)
-    files = _files(toc)
-    assert f"generated/smoke/runs/{nmnist.run_id}" in files
-    assert "generated/smoke/results/fig4_dead_neurons" in files
-    assert "generated/smoke/results/table1" not in files  # not executed: not listed
-    assert "datasets/nmnist" in files and "datasets/shd" not in files  # a chapter needs runs
-    assert {"intro", "paper", "reproduce", "results", "nmnist1k", "api", "cite"} <= set(files)
+# ---------------------------------------------------------------------------- committed records
 
 
-def test_real_data_chapter_shows_cpu_results_when_they_exist(tmp_path: Path) -> None:
-    assert not any("generated/cpu" in f for f in _files(table_of_contents("smoke", tmp_path)))
-    _touch_notebook(result_notebook("table1", "cpu", tmp_path))
-    toc = table_of_contents("smoke", tmp_path)
-    real = next(part for part in toc["parts"] if part["caption"] == "Real data")
-    assert real["chapters"][0]["sections"] == [
-        {"file": "generated/cpu/results/table1", "title": RESULT_NOTEBOOKS["table1"][1]}
-    ]
+def test_committed_records_are_exactly_the_profiles_runs() -> None:
+    """A change to `_config.yml` or to what a run's identity hashes fails here until the
+    records are regenerated (`book/reproduce.md` says how)."""
+    wanted = {run.run_id for run in all_runs(COMMITTED)}
+    committed = {path.stem for path in (paths.RECORDS_DIR / COMMITTED).glob("*.json")}
+    assert committed == wanted
+    for run_id in sorted(committed):
+        record = read_record(paths.RECORDS_DIR / COMMITTED / f"{run_id}.json")
+        assert record["status"] in ("finished", "non-convergent"), run_id
+        assert record["data"]["source"] == "real", run_id
+        assert record["env"]["git_commit"], run_id
+        text = json.dumps(record)
+        assert str(REPO) not in text and "/tmp/" not in text, run_id  # no local path
 
 
-def test_captions_name_the_profile(tmp_path: Path) -> None:
-    _touch_notebook(result_notebook("table1", "paper", tmp_path))
-    captions = [part["caption"] for part in table_of_contents("paper", tmp_path)["parts"]]
-    assert "Results (paper profile)" in captions
+@pytest.mark.slow
+def test_committed_record_retrains_identically(shared_data: Path, tmp_path: Path) -> None:
+    """Retrain epochs 0-2 of the committed Table I Rouser run (seed 0) from the real
+    recordings under the numerics its record states: the history must be identical."""
+    run = resolve_run("nmnist", "rouser", COMMITTED, seed=0)
+    committed = read_record(record_path(run))
+    numerics = committed["env"]["numerics"]
+    assert numerics["torch_threads"] == run.threads
+    short = dataclasses.replace(run, epochs=2)
+    fresh = train(short, runs_dir=tmp_path, data_root=shared_data, device="cpu", progress=False)
+    assert fresh["env"]["numerics"] == numerics
+    assert fresh["data"]["fingerprint"] == committed["data"]["fingerprint"]
+
+    def comparable(entry: dict) -> dict:
+        return {key: value for key, value in entry.items() if key not in TIMING_KEYS}
+
+    for old, new in zip(committed["history"][:3], fresh["history"], strict=True):
+        assert comparable(new) == comparable(old), f"epoch {old['epoch']} differs"
+    assert not list(tmp_path.glob("*.tmp*"))
 
 
-def test_run_titles_say_what_sets_a_run_apart() -> None:
-    fig6 = experiment_runs("fig6", "smoke")
-    off = next(run for run in fig6 if run.threshold == 0.25 and run.lr_th == 0)
-    assert (
-        run_title(off, ["Fig. 6"]) == "Rouser, seed 0, Th_init 0.25, tau 3, s 3, lr_Th 0 (Fig. 6)"
+# ---------------------------------------------------------------------------- the built book
+
+
+@pytest.mark.slow
+def test_book_shows_every_result_from_real_data(built_book: Path) -> None:
+    checkpoints = sorted(paths.RECORDS_DIR.rglob("*.pt"))
+    for name, entry in RESULTS.items():
+        html = (built_book / "results" / f"{name}.html").read_text()
+        assert "synthetic" not in html.lower(), name
+        assert "Behind this page" in html and f"notebooks/{name}.ipynb" in html, name
+        if entry.experiments:
+            assert "real data" in html and "profile cpu" in html, name
+            assert "none of its runs has a finished record" not in html, name
+    table1 = (built_book / "results" / "table1.html").read_text()
+    assert "NMNIST" in table1 and "98.89" in table1  # ours beside the paper's
+    reproduce = (built_book / "results" / "reproduce.html").read_text()
+    assert reproduce.count("agrees") + reproduce.count("disagrees") >= 3
+    assert (built_book / "records" / COMMITTED).is_dir()
+    assert sorted(paths.RECORDS_DIR.rglob("*.pt")) == checkpoints  # the build trained nothing
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def _documented_commands() -> list[str]:
+    """Every `snakemake` command line of the README, the book and the Snakefile header."""
+    sources = [REPO / "README.md", *BOOK.glob("*.md"), REPO / "workflow" / "Snakefile"]
+    commands = []
+    for source in sources:
+        text = source.read_text().replace("\\\n", " ")
+        for line in text.splitlines():
+            line = line.lstrip("# ").split("  #")[0].strip().strip("`")
+            if line.startswith("snakemake "):
+                commands.append(line)
+    return commands
+
+
+def _dry_run(command: str) -> subprocess.CompletedProcess:
+    args = shlex.split(command.replace("/path/to/data", "data"))
+    return subprocess.run(
+        [*args, "-n", "--quiet"], cwd=REPO, capture_output=True, text=True, timeout=600
     )
-    table1 = experiment_runs("table1", "smoke")[0]
-    assert run_title(table1) == f"{'baseline' if table1.method == 'baseline' else 'Rouser'}, seed 0"
 
 
-def test_write_toc_writes_valid_yaml(tmp_path: Path) -> None:
-    import yaml
-
-    path = write_toc("smoke", tmp_path)
-    assert yaml.safe_load(path.read_text())["root"] == "intro"
-    assert path.read_text().startswith("# Written by `python -m rouser.book --profile smoke`")
-
-
-@pytest.mark.parametrize("profile", PROFILES)
-def test_reproduce_page_counts_the_runs_of_each_profile(profile: str) -> None:
-    """The profile table of reproduce.md is prose: keep its run counts true to _config.yml."""
-    page = (REPO_ROOT / "book" / "reproduce.md").read_text()
-    row = next(line for line in page.splitlines() if line.startswith(f"| `{profile}` |"))
-    assert int(row.split("|")[4]) == len(all_runs(profile))
+@pytest.mark.slow
+def test_every_documented_snakemake_command_works_as_written() -> None:
+    commands = _documented_commands()
+    assert len(commands) >= 5
+    rendered = Rendered("fig2_threshold_grid", COMMITTED, None, paths.runs_dir(COMMITTED))
+    footer = re.search(r"`(snakemake [^`]+)`", rendered.footer).group(1)
+    for command in [*commands, rendered.command, footer]:
+        if "--executor" in command or "--profile slurm" in command:
+            continue  # needs snakemake-executor-plugin-slurm, which we do not install
+        command = command.replace("<your data folder>", "data")
+        result = _dry_run(command)
+        assert result.returncode == 0, f"{command}\n{result.stderr[-3000:]}"
 
 
-# ---------------------------------------------------------------------------- the smoke book
+def test_unknown_config_key_is_refused_by_name() -> None:
+    result = _dry_run("snakemake --cores 1 --config profle=cpu")
+    assert result.returncode != 0 and "profle" in result.stderr
 
 
-@pytest.fixture(scope="module")
-def smoke_book() -> Path:
-    """Regenerate the smoke profile and build its book (a no-op when already up to date)."""
+@pytest.mark.slow
+def test_smoke_workflow_regenerates_every_result(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    config = f"profile=smoke runs_dir={runs} data_root={tmp_path / 'data'}"
+    command = f"snakemake results --cores 2 --config {config}"
     result = subprocess.run(
-        ["snakemake", "--cores", "2", "--config", "profile=smoke"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=3600,
+        shlex.split(command), cwd=REPO, capture_output=True, text=True, timeout=1800
     )
     assert result.returncode == 0, result.stderr[-5000:]
-    return HTML
-
-
-def test_a_second_workflow_run_recomputes_nothing(smoke_book: Path) -> None:
-    """Runs whose record exists, and pages newer than their inputs, are not redone."""
-    result = subprocess.run(
-        ["snakemake", "--dry-run", "--config", "profile=smoke"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "Nothing to be done" in result.stdout + result.stderr
-
-
-def _page(html: Path, name: str) -> str:
-    path = html / f"{name}.html"
-    assert path.is_file(), f"{path} was not built"
-    return path.read_text()
-
-
-def _svg_images(html: Path, page: str, name: str) -> list[Path]:
-    """The SVG files a page shows (myst-nb writes notebook SVG outputs to _images/)."""
-    base = (html / name).parent
-    sources = re.findall(r'<img[^>]+src="([^"]+\.svg)"', page)
-    return [(base / source).resolve() for source in sources]
-
-
-@pytest.mark.parametrize("stem", FIGURES)
-def test_every_figure_is_in_the_book(smoke_book: Path, stem: str) -> None:
-    name = f"generated/smoke/results/{stem}"
-    page = _page(smoke_book, name)
-    images = _svg_images(smoke_book, page, name)
-    assert images, f"{name} shows no figure"
-    assert all(image.is_file() and image.stat().st_size > 1000 for image in images)
-    assert "is incomplete" not in page  # every run of the figure was there
-
-
-@pytest.mark.parametrize("stem", TABLES)
-def test_both_tables_are_in_the_book(smoke_book: Path, stem: str) -> None:
-    page = _page(smoke_book, f"generated/smoke/results/{stem}")
-    assert "<table" in page
-    assert "is incomplete" not in page
-
-
-def test_table1_shows_ours_beside_the_paper(smoke_book: Path) -> None:
-    page = _page(smoke_book, "generated/smoke/results/table1")
-    assert "99.21" in page  # the paper's Rouser NMNIST accuracy, from paper_values.yml
-    assert "synthetic" in page and "smoke" in page
-
-
-def test_every_run_has_its_executed_notebook(smoke_book: Path) -> None:
-    for run in all_runs("smoke"):
-        name = f"generated/smoke/runs/{run.run_id}"
-        page = _page(smoke_book, name)
-        assert _svg_images(smoke_book, page, name), f"{name} shows no curves"
-        for fact in ("profile", "smoke", "synthetic", "hardware", "run time"):
-            assert fact in page, f"{name} does not state {fact}"
-
-
-def test_launch_buttons_open_the_source_notebook(smoke_book: Path) -> None:
-    run = experiment_runs("table1", "smoke")[0]
-    page = _page(smoke_book, f"generated/smoke/runs/{run.run_id}")
-    assert "colab.research.google.com/github/" in page
-    assert f"/blob/main/notebooks/{run.dataset}.ipynb" in page
-    assert "blob/main/book/generated" not in page
-
-
-def test_paper_page_renders_equations_1_to_5(smoke_book: Path) -> None:
-    page = _page(smoke_book, "paper")
-    for label in ("eq-spike", "eq-surrogate", "eq-threshold", "eq-weights", "eq-update-threshold"):
-        assert f'id="equation-{label}"' in page, label
-    assert "sampson2024rouser" in _page(smoke_book, "cite")
-
-
-def test_api_page_documents_the_entry_points(smoke_book: Path) -> None:
-    page = _page(smoke_book, "api")
-    for name in (
-        "rouser.config.resolve_run",
-        "rouser.experiments.experiment_runs",
-        "rouser.data.make_loaders",
-        "rouser.train.train",
-        "rouser.records.load_records",
-        "rouser.figures.render",
-        "rouser.neuron.CubaLIF",
-    ):
-        assert f'id="{name}"' in page, name
-
-
-def test_executed_notebooks_record_their_source(smoke_book: Path) -> None:
-    """The launch buttons and the book's provenance rely on papermill's input_path."""
-    run = all_runs("smoke")[0]
-    notebook = json.loads(run_notebook(run.run_id, "smoke").read_text())
-    assert notebook["metadata"]["papermill"]["input_path"] == f"notebooks/{run.dataset}.ipynb"
+    assert {path.stem for path in runs.glob("*.json")} == {r.run_id for r in all_runs("smoke")}
+    for name in RESULTS:
+        executed = json.loads((paths.results_dir("smoke") / f"{name}.ipynb").read_text())
+        errors = [
+            output
+            for cell in executed["cells"]
+            for output in cell.get("outputs", [])
+            if output.get("output_type") == "error"
+        ]
+        assert not errors, name
+    again = _dry_run(command)
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr

@@ -59,12 +59,12 @@ def test_activity_meter_rejects_misuse():
 def test_evaluate_on_hand_wired_network_equals_hand_count():
     """With both decays 0 the voltage is the weighted input of the step: V[t] = W x[t].
 
-    Network 2 -> 3 -> 2, threshold 1. Hidden weights: neuron 0 listens to input 0, neuron 1
+    Network 2 -> 3 -> 2, threshold 0.5 (a unit input crosses it; spikes need V > Th). Hidden weights: neuron 0 listens to input 0, neuron 1
     to input 1, neuron 2 to nothing. Output weights: output 0 copies hidden 0, output 1
     copies hidden 1.
     """
     model = SpikingMLP(
-        [2, 3, 2], threshold=1.0, current_decay=0.0, voltage_decay=0.0, learn_threshold=False
+        [2, 3, 2], threshold=0.5, current_decay=0.0, voltage_decay=0.0, learn_threshold=False
     )
     with torch.no_grad():
         model.blocks[0].synapse.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]))

@@ -12,8 +12,6 @@ from rouser.data.loaders import (
     READERS,
     binning_for,
     make_loaders,
-    resolve_cache_dir,
-    resolve_data_root,
 )
 from rouser.data.synthetic import ensure_synthetic
 
@@ -28,7 +26,5 @@ __all__ = [
     "binning_for",
     "ensure_synthetic",
     "make_loaders",
-    "resolve_cache_dir",
-    "resolve_data_root",
     "to_dense",
 ]

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import tonic
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: tqdm.auto leaves empty widgets under papermill (train.py)
 
 from rouser.atomic import AtomicWriteError, atomic_folder
 from rouser.data.binning import Binning, SparseSample

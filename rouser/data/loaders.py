@@ -20,7 +20,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from rouser.atomic import remove_stale_temporaries
-from rouser.config import DATASETS, REPO_ROOT, RunConfig, check_choice
+from rouser import paths
+from rouser.config import DATASETS, RunConfig, check_choice
 from rouser.data.binning import Binning, SpikeCollate, SpikeLoader
 from rouser.data.cache import BinnedCache, CachedSpikes, load_or_build
 from rouser.data.dvs128 import DVSGesture
@@ -37,16 +38,6 @@ HOLDOUT_FRACTION = 0.1
 HOLDOUT_SEED = 0
 # Synthetic sizes when a profile takes the whole dataset (train_subset/test_subset null).
 SYNTHETIC_DEFAULT_SIZES = (512, 128)
-
-
-def resolve_data_root(path: str | os.PathLike | None = None) -> Path:
-    """Where datasets live: `path`, else `$ROUSER_DATA`, else `<repo>/data`."""
-    return Path(path or os.environ.get("ROUSER_DATA") or REPO_ROOT / "data").expanduser()
-
-
-def resolve_cache_dir(root: Path, path: str | os.PathLike | None = None) -> Path:
-    """Where binned caches live: `path`, else `$ROUSER_CACHE`, else `<data root>/cache`."""
-    return Path(path or os.environ.get("ROUSER_CACHE") or root / "cache").expanduser()
 
 
 def binning_for(run: RunConfig) -> Binning:
@@ -190,7 +181,7 @@ def make_loaders(
             f"augment=True is only defined for {list(AUGMENTED)} (lava-dl's NMNIST shift and "
             f"rotation); set augment to false for dataset={run.dataset!r}"
         )
-    root = resolve_data_root(data_root)
+    root = paths.data_root(data_root)
     reader_cls = READERS[run.dataset]
     binning = binning_for(run)
     source, save_to = "real", root
@@ -202,7 +193,7 @@ def make_loaders(
             run.dataset, root / "synthetic" / run.dataset, *sizes, progress=progress
         )
     train_reader, test_reader = _open_splits(reader_cls, save_to, download)
-    caches = resolve_cache_dir(root, cache_dir)
+    caches = paths.cache_dir(root, cache_dir)
     remove_stale_temporaries(caches)
     recordings: dict[str, Recordings] = {}
 

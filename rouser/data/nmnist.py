@@ -1,8 +1,8 @@
 """N-MNIST: tonic's reader with sample ids, truncation checks, and lava-dl's augmentation.
 
 Real files are `NMNIST/Train/<digit>/<id>.bin` (5 bytes per event), where `<id>` is the MNIST
-sample index: subsets take the lowest ids, so NMNIST-1k is ids 00001-01000, exactly the 1,000
-real recordings in `../shared/data`.
+sample index: subsets take the lowest ids, so NMNIST-1k (the `cpu` profile) is ids
+00001-01000.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: tqdm.auto leaves empty widgets under papermill (train.py)
 
 from rouser.atomic import atomic_file
 from rouser.config import check_choice
