@@ -51,9 +51,12 @@ CHROMIUM_FLAGS = [
     "--window-size=1280,1024",
 ]
 PAPER_PAGE = "paper.html"
-# The browser asks every site for /favicon.ico on its own; the book declares no icon, so that
+# GitHub Pages serves a project's book under /<repository>/, not at the root: served the same
+# way here, a link that only works at the root (href="/...") fails.
+SITE_PATH = "/rouser/"
+# The browser asks every origin for /favicon.ico on its own; the book declares no icon, so that
 # request's 404 says nothing about the book.
-FAVICON = "favicon.ico"
+FAVICON = "/favicon.ico"
 
 # Resolves when every image has loaded (lazy ones forced to load) with what each one decoded to.
 IMAGES_JS = """
@@ -142,7 +145,13 @@ def _status(url: str) -> int:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves the book without a log line per request."""
+    """Serves the book under `SITE_PATH` (404 elsewhere), without a log line per request."""
+
+    def translate_path(self, path: str) -> str:
+        """The book's file for a path under `SITE_PATH`; a file that cannot exist otherwise."""
+        if not path.startswith(SITE_PATH):
+            return str(Path(self.directory) / "_not_in_the_site" / "_")
+        return super().translate_path("/" + path.removeprefix(SITE_PATH))
 
     def log_message(self, format: str, *args: object) -> None:
         """Requests are checked by the tests, not logged."""
@@ -159,12 +168,12 @@ class _BookServer(http.server.ThreadingHTTPServer):
 
 @pytest.fixture(scope="module")
 def server(built_book: Path) -> Iterator[str]:
-    """The built book on a free localhost port, as a web server (not file://) serves it."""
+    """The built book's URL on a free localhost port, served as GitHub Pages serves it."""
     handler = functools.partial(_QuietHandler, directory=str(built_book))
     httpd = _BookServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    yield f"http://127.0.0.1:{httpd.server_address[1]}{SITE_PATH}"
     httpd.shutdown()
     httpd.server_close()
 
@@ -192,9 +201,10 @@ def browser() -> Iterator[webdriver.Chrome]:
             driver.quit()
 
 
-def visit(driver: webdriver.Chrome, base: str, name: str) -> Page:
+def visit(driver: webdriver.Chrome, site: str, name: str) -> Page:
     """Open one page and record what a reader would see of it."""
-    url = urllib.parse.urljoin(base, name)
+    url = urllib.parse.urljoin(site, name)
+    origin = urllib.parse.urljoin(site, "/")
     driver.get_log("browser")  # drop what an earlier page left in the log
     driver.get(url)
     images = [tuple(image) for image in driver.execute_async_script(IMAGES_JS)]
@@ -204,7 +214,7 @@ def visit(driver: webdriver.Chrome, base: str, name: str) -> Page:
     links = {
         urllib.parse.urldefrag(href).url
         for href in hrefs
-        if href.startswith(base) and urllib.parse.urldefrag(href).url
+        if href.startswith(origin) and urllib.parse.urldefrag(href).url
     }
     return Page(
         name=name,
@@ -214,7 +224,7 @@ def visit(driver: webdriver.Chrome, base: str, name: str) -> Page:
             entry["message"]
             for entry in driver.get_log("browser")
             if entry["level"] == "SEVERE"
-            and not entry["message"].startswith(urllib.parse.urljoin(base, FAVICON))
+            and not entry["message"].startswith(urllib.parse.urljoin(site, FAVICON))
         ],
         images=images,
         svg_figures=svg_figures,
