@@ -117,13 +117,14 @@ class Crawl:
     def summary(self) -> str:
         """One line with the totals the closing note of a book change reports."""
         images = sum(len(page.images) for page in self.pages)
+        distinct = len({source for page in self.pages for source, _ in page.images})
         svgs = sum(len(page.svg_figures) for page in self.pages)
         equations = sum(page.typeset for page in self.pages)
         paper = next((page.typeset for page in self.pages if page.name == PAPER_PAGE), 0)
         return (
-            f"browser: {len(self.pages)} pages, {images + svgs} images ({images} <img>, "
-            f"{svgs} inline SVG), {equations} typeset equations ({paper} on {PAPER_PAGE}), "
-            f"{len(self.links)} internal links checked"
+            f"browser: {len(self.pages)} pages, {images + svgs} images ({images} <img> of "
+            f"{distinct} distinct files, {svgs} inline SVG), {equations} typeset equations "
+            f"({paper} on {PAPER_PAGE}), {len(self.links)} internal links checked"
         )
 
 
