@@ -3,8 +3,8 @@
 A static check of the HTML cannot tell whether MathJax typeset the equations, whether an image
 decodes or whether a script throws; a browser can. The book is served from a localhost HTTP
 server (as GitHub Pages serves it, not file://) to a Debian `chromium` driven by
-`chromium-driver` through selenium, with every network feature of the browser turned off, so
-anything the book loads from elsewhere (a CDN's MathJax, say) shows up as an error here.
+`chromium-driver` through selenium, which can reach no other host, so anything the book loads
+from elsewhere (a CDN's MathJax, say) shows up as an error here.
 
 Each page is visited once (the module's `crawl` fixture); the tests then check what was seen:
 the page loaded with no JavaScript error (SEVERE browser log entries, which include resources
@@ -37,9 +37,10 @@ pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
-# No network, no background traffic, no state from another profile: what a page shows comes
-# from the book alone.
+# No background traffic, no state from another profile, and no host but localhost resolves
+# (even where the machine is online, as CI is): what a page shows comes from the book alone.
 CHROMIUM_FLAGS = [
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
