@@ -5,7 +5,8 @@ injected-parameters cell does so by construction (`runs_dir = "/home/.../data/ru
 path tells a reader nothing and publishes the builder's file system, so every page is searched
 for the repository's absolute path, temporary folders, the home folder and the usual roots of
 build machines: each HTML page, the page sources offered for download (`_sources/`: .ipynb,
-.md, .txt) and the search index, which holds the text of every page.
+.md, .txt), the search index, which holds the text of every page, and the run records
+published beside the pages (`records/`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 CONTEXT = 60  # characters shown on each side of a path found
+# Pages, their downloadable sources (_sources/), the search index, the published run records.
+TEXT_SUFFIXES = {".html", ".ipynb", ".md", ".txt", ".js", ".json", ".csv", ".yml", ".yaml"}
 
 
 def local_paths() -> list[str]:
@@ -37,12 +40,17 @@ def local_paths() -> list[str]:
 
 
 def published_text_files(html: Path) -> list[Path]:
-    """Every file of the built book a reader can open or download as text."""
-    sources = html / "_sources"
+    """Every file of the built book a reader can open or download as text.
+
+    The theme's assets (`_static/`: scripts, styles, MathJax) and the figures (`_images/`)
+    are made without the builder's paths, and are the bulk of the book's bytes.
+    """
     return sorted(
-        [path for path in html.rglob("*.html") if sources not in path.parents]
-        + [path for path in sources.rglob("*") if path.is_file()]
-        + [html / "searchindex.js"]
+        path
+        for path in html.rglob("*")
+        if path.is_file()
+        and path.suffix in TEXT_SUFFIXES
+        and path.relative_to(html).parts[0] not in {"_static", "_images"}
     )
 
 
@@ -59,7 +67,7 @@ def local_paths_in(html: Path) -> list[str]:
 
 
 def test_a_papermill_parameters_cell_is_found(tmp_path: Path) -> None:
-    """The check fails on what papermill injects when it is given an absolute path."""
+    """The check finds what papermill injects when given absolute paths, and paths in records."""
     (tmp_path / "_sources" / "results").mkdir(parents=True)
     (tmp_path / "searchindex.js").write_text("Search.setIndex({})")
     (tmp_path / "index.html").write_text("<p>no path here</p>")
@@ -67,9 +75,11 @@ def test_a_papermill_parameters_cell_is_found(tmp_path: Path) -> None:
     (tmp_path / "results" / "table1.html").parent.mkdir()
     (tmp_path / "results" / "table1.html").write_text(f"<pre>{cell}</pre>")
     (tmp_path / "_sources" / "results" / "table1.ipynb").write_text(json.dumps({"source": cell}))
+    (tmp_path / "records" / "cpu").mkdir(parents=True)
+    (tmp_path / "records" / "cpu" / "run.json").write_text(json.dumps({"data": f"{REPO}/data"}))
     found = local_paths_in(tmp_path)
-    assert len(found) == 6, found
-    assert all(line.startswith(("results/table1.html", "_sources/")) for line in found)
+    assert len(found) == 7, found
+    assert all(line.startswith(("results/table1.html", "_sources/", "records/")) for line in found)
 
 
 @pytest.mark.slow
