@@ -93,3 +93,76 @@ def test_network_uses_the_sparse_path_only_for_its_first_layer() -> None:
 def test_sparse_path_refuses_inputs_that_need_gradients() -> None:
     with pytest.raises(ValueError, match="requires no gradient"):
         sparse_input_linear(torch.zeros(2, 3, requires_grad=True), torch.zeros(4, 3))
+
+
+# ---------------------------------------------------------------------------- lava-dl options
+
+
+def spiking_input(steps: int = 20, batch: int = 3, features: int = 10) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    return (torch.rand(steps, batch, features, generator=generator) < 0.5).float()
+
+
+def test_strict_threshold_a_resting_network_never_fires_at_zero_threshold() -> None:
+    net = build_network((10,), (8,), 3, threshold=0.0, learn_threshold=False)
+    assert all(layer.sum() == 0 for layer in net.forward_layers(torch.zeros(6, 2, 10)))
+
+
+def test_delay_shift_delays_every_block_by_one_step() -> None:
+    x = spiking_input()
+    torch.manual_seed(0)
+    plain = build_network((10,), (8,), 4, threshold=0.5)
+    torch.manual_seed(0)
+    shifted = build_network((10,), (8,), 4, threshold=0.5, delay_shift=True)
+    block_plain, block_shifted = plain.blocks[0], shifted.blocks[0]
+    assert torch.equal(block_plain.synapse.weight, block_shifted.synapse.weight)
+    one, two = block_plain(x), block_shifted(x)
+    assert one.sum() > 0  # something to shift
+    assert torch.equal(two[0], torch.zeros_like(two[0]))  # nothing at t = 0
+    assert torch.equal(two[1:], one[:-1])  # the same spikes, one step later
+    # every layer is delayed: the output of a two-block net is two steps late
+    assert shifted(x)[:2].sum() == 0
+
+
+def test_weight_norm_keeps_the_initial_weights_and_learns_g_and_v() -> None:
+    torch.manual_seed(3)
+    plain = build_network((10,), (8,), 4)
+    torch.manual_seed(3)
+    normed = build_network((10,), (8,), 4, weight_norm=True)
+    for a, b in zip(plain.blocks, normed.blocks, strict=True):
+        torch.testing.assert_close(b.synapse.weight, a.synapse.weight)
+    names = {name for name, _ in normed.named_parameters()}
+    assert "blocks.0.synapse.parametrizations.weight.original0" in names  # g, per output row
+    assert "blocks.0.synapse.weight" not in names
+    g = normed.blocks[0].synapse.parametrizations.weight.original0
+    assert tuple(g.shape) == (8, 1)
+    x = spiking_input()
+    torch.testing.assert_close(normed(x), plain(x))
+
+
+def test_dropout_only_in_training_and_only_on_hidden_layers() -> None:
+    torch.manual_seed(0)
+    net = build_network((10,), (32, 32), 4, threshold=0.2, dropout=0.5)
+    assert [block.dropout for block in net.blocks] == [0.5, 0.5, 0.0]
+    x = spiking_input(batch=4)
+    net.eval()
+    first, second = net.forward_layers(x), net.forward_layers(x)
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))  # no dropout
+    reference = net.blocks[0](x)
+    net.train()
+    torch.manual_seed(1)
+    dropped = net.blocks[0](x)
+    assert reference.sum() > 0
+    # whole neurons (per sample) are dropped for every step, the rest rescaled by 1 / (1 - p)
+    silenced = (dropped.sum(0) == 0) & (reference.sum(0) > 0)
+    assert silenced.any()
+    kept = dropped.sum(0) > 0
+    torch.testing.assert_close(dropped[:, kept], 2 * reference[:, kept])
+    # the output layer has no dropout: in training, its block is deterministic
+    hidden = net.blocks[1](net.blocks[0](x)).detach()
+    torch.testing.assert_close(net.blocks[2](hidden), net.blocks[2](hidden))
+
+
+def test_dropout_outside_zero_one_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"dropout=1\.0 must lie in \[0, 1\)"):
+        build_network((10,), (8,), 3, dropout=1.0)

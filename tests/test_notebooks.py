@@ -1,50 +1,109 @@
-"""The training notebooks' papermill interface (executing them is nbval's job, see pyproject)."""
+"""The notebooks' papermill interface (executing them is the smoke workflow's and nbval's job)."""
 
 from __future__ import annotations
 
+import ast
+import importlib
 from pathlib import Path
 
 import nbformat
 import papermill
 import pytest
 
-from rouser.config import DATASETS, REPO_ROOT
-from rouser.experiments import NOTEBOOK_PARAMETERS
+from rouser.config import DATASETS
+from rouser.experiments import NOTEBOOK_OPTIONS, NOTEBOOK_PARAMETERS
+from rouser.paths import NOTEBOOKS_DIR
+from rouser.results import RESULTS
 
-NOTEBOOKS = REPO_ROOT / "notebooks"
-PATH_PARAMETERS = ("data_root", "runs_dir", "device")
+ALL = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
-def test_parameters_cell_exposes_every_run_setting(dataset: str) -> None:
-    parameters = papermill.inspect_notebook(str(NOTEBOOKS / f"{dataset}.ipynb"))
-    assert set(parameters) == {*NOTEBOOK_PARAMETERS, *PATH_PARAMETERS}
-    # opening or nbval-executing a notebook trains the quick smoke run
-    assert parameters["profile"]["default"] == '"smoke"'
+def test_training_parameters_cell_exposes_every_run_setting(dataset: str) -> None:
+    parameters = papermill.inspect_notebook(str(NOTEBOOKS_DIR / f"{dataset}.ipynb"))
+    assert set(parameters) == {*NOTEBOOK_PARAMETERS, *NOTEBOOK_OPTIONS}
+    # opening a notebook trains the book's profile (None -> rouser.paths.DEFAULT_PROFILE)
+    assert parameters["profile"]["default"] == "None"
     assert parameters["method"]["default"] == '"rouser"'
-    others = set(parameters) - {"profile", "method"}
+    others = set(parameters) - {"method"}
     assert {parameters[name]["default"] for name in others} == {"None"}
 
 
-@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
+@pytest.mark.parametrize("name", RESULTS)
+def test_result_notebook_takes_profile_and_runs_dir_and_renders_itself(name: str) -> None:
+    path = NOTEBOOKS_DIR / f"{name}.ipynb"
+    parameters = papermill.inspect_notebook(str(path))
+    assert {key: value["default"] for key, value in parameters.items()} == {
+        "profile": "None",
+        "runs_dir": "None",
+    }
+    source = "\n".join(cell.source for cell in nbformat.read(path, as_version=4).cells)
+    assert f'render("{name}", profile, runs_dir)' in source
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
 def test_committed_notebooks_carry_no_outputs(path: Path) -> None:
-    """Outputs belong to executed copies (book/generated), never to the sources in git."""
+    """Outputs belong to executed copies (data/results, the book's build), never to git."""
     notebook = nbformat.read(path, as_version=4)
     for cell in notebook.cells:
         if cell.cell_type == "code":
             assert not cell.outputs and cell.execution_count is None, path.name
 
 
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
+def test_every_rouser_import_of_a_notebook_resolves(path: Path) -> None:
+    """A module moved (rouser.figures -> rouser.report.figures) must not leave a notebook
+    that fails at its first import."""
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type != "code":
+            continue
+        code = "\n".join(line for line in cell.source.splitlines() if not line.startswith("%"))
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("rouser"):
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    assert hasattr(module, alias.name), f"{path.name}: {node.module}.{alias.name}"
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith("rouser"):
+                        importlib.import_module(alias.name)
+
+
+def test_training_notebook_calls_notebook_run_first() -> None:
+    for dataset in DATASETS:
+        cells = nbformat.read(NOTEBOOKS_DIR / f"{dataset}.ipynb", as_version=4).cells
+        code = [cell.source for cell in cells if cell.cell_type == "code"]
+        assert "parameters" in next(
+            cell.metadata.get("tags", []) for cell in cells if cell.cell_type == "code"
+        )
+        assert f'notebook_run("{dataset}", globals())' in code[1], dataset
+
+
 def test_a_bad_parameter_names_the_parameter_and_the_choices(tmp_path: Path) -> None:
     with pytest.raises(papermill.PapermillExecutionError) as error:
         papermill.execute_notebook(
-            str(NOTEBOOKS / "shd.ipynb"),
+            str(NOTEBOOKS_DIR / "shd.ipynb"),
             str(tmp_path / "bad.ipynb"),
             parameters={"method": "slayer", "runs_dir": str(tmp_path)},
-            cwd=str(NOTEBOOKS),
+            cwd=str(NOTEBOOKS_DIR),
             progress_bar=False,
         )
     assert "method='slayer' is not allowed; choose one of ['rouser', 'baseline']" in str(
         error.value
     )
     assert not list(tmp_path.glob("*.json"))  # nothing was trained
+
+
+def test_a_misspelt_parameter_is_refused_by_name(tmp_path: Path) -> None:
+    """papermill injects `epoch = 1` for `-p epoch 1`; the notebook must not train defaults."""
+    with pytest.raises(papermill.PapermillExecutionError) as error:
+        papermill.execute_notebook(
+            str(NOTEBOOKS_DIR / "shd.ipynb"),
+            str(tmp_path / "bad.ipynb"),
+            parameters={"epoch": 1, "profile": "smoke", "runs_dir": str(tmp_path)},
+            cwd=str(NOTEBOOKS_DIR),
+            progress_bar=False,
+        )
+    assert "unknown notebook parameter(s) ['epoch']" in str(error.value)
+    assert "'epochs'" in str(error.value)
+    assert not list(tmp_path.glob("*.json"))

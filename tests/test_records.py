@@ -11,14 +11,16 @@ import pandas as pd
 import pytest
 import torch
 
-from rouser import records
+from rouser import paths, records
 from rouser.atomic import atomic_write
 from rouser.config import resolve_run
 from rouser.records import (
+    LOCAL_PATH_KEYS,
     checkpoint_path,
-    default_runs_dir,
     environment,
     load_records,
+    numerics,
+    portable_data,
     read_record,
     record_path,
     write_record,
@@ -52,14 +54,45 @@ def entry(epoch: int, accuracy: float) -> dict:
 
 
 def test_paths_follow_run_id_and_env(tmp_path, monkeypatch):
+    monkeypatch.delenv("ROUSER_RUNS", raising=False)
     run = resolve_run("shd", "rouser", "smoke")
     assert record_path(run, tmp_path) == tmp_path / f"{run.run_id}.json"
     assert checkpoint_path(run.run_id, tmp_path) == tmp_path / f"{run.run_id}.ckpt.pt"
+    # without a folder: the run's own profile's records folder
+    assert record_path(run) == paths.REPO_ROOT / "records" / "smoke" / f"{run.run_id}.json"
+    cpu = resolve_run("shd", "rouser", "cpu")
+    assert checkpoint_path(cpu).parent == paths.REPO_ROOT / "records" / "cpu"
+    # a bare run id has no profile: the default one's folder
+    assert record_path("abc") == paths.REPO_ROOT / "records" / paths.DEFAULT_PROFILE / "abc.json"
+    assert paths.DEFAULT_PROFILE == "cpu"
     monkeypatch.setenv("ROUSER_RUNS", str(tmp_path / "elsewhere"))
-    assert default_runs_dir() == tmp_path / "elsewhere"
+    assert paths.runs_dir("smoke") == tmp_path / "elsewhere"
     assert record_path("abc") == tmp_path / "elsewhere" / "abc.json"
-    monkeypatch.delenv("ROUSER_RUNS")
-    assert default_runs_dir().parts[-2:] == ("data", "runs")
+    assert record_path(run) == tmp_path / "elsewhere" / f"{run.run_id}.json"
+    assert record_path(run, tmp_path) == tmp_path / f"{run.run_id}.json"  # argument first
+
+
+def test_portable_data_drops_local_paths_only():
+    description = {
+        "dataset": "nmnist",
+        "source": "real",
+        "root": "/home/me/data",
+        "location": "/home/me/data/NMNIST",
+        "cache": {"train": "/home/me/data/cache/x"},
+        "n_train": 1000,
+        "fingerprint": {"sha256": "abc", "recordings": {"train": 1000}},
+    }
+    portable = portable_data(description)
+    assert set(LOCAL_PATH_KEYS) == {"root", "location", "cache"}
+    assert portable == {
+        "dataset": "nmnist",
+        "source": "real",
+        "n_train": 1000,
+        "fingerprint": {"sha256": "abc", "recordings": {"train": 1000}},
+    }
+    assert "/home/me" not in json.dumps(portable)
+    assert "root" in description  # not mutated
+    assert portable_data({"dataset": "shd"}) == {"dataset": "shd"}
 
 
 def test_write_then_read_round_trips(tmp_path):
@@ -157,10 +190,19 @@ def test_load_records_one_row_per_run_and_epoch(tmp_path):
         load_records(tmp_path / "nope")
 
 
-def test_environment_without_git(monkeypatch):
+def test_environment_states_the_numerics_and_works_without_git(monkeypatch):
     env = environment(torch.device("cpu"))
-    assert set(env) == {"device", "device_name", "torch", "rouser", "python", "git_commit"}
+    assert set(env) == {
+        "device", "device_name", "cpu_count", "numerics", "platform", "numba", "torch",
+        "rouser", "python", "git_commit",
+    }  # fmt: skip
     assert env["device"] == "cpu" and env["torch"] == torch.__version__
+    assert env["numerics"] == numerics(torch.device("cpu"))
+    assert env["numerics"]["device_type"] == "cpu"
+    assert env["numerics"]["torch"] == torch.__version__
+    assert env["numerics"]["torch_threads"] == torch.get_num_threads()
+    assert env["numerics"]["deterministic"] == torch.are_deterministic_algorithms_enabled()
+    json.dumps(env, allow_nan=False)  # a record's part: plain JSON
 
     def no_git(*_args, **_kwargs):
         raise FileNotFoundError("git")
@@ -173,3 +215,12 @@ def test_environment_without_git(monkeypatch):
 
     monkeypatch.setattr(records.subprocess, "run", not_a_checkout)
     assert environment(torch.device("cpu"))["git_commit"] is None
+
+
+def test_numerics_follow_torch_threads():
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert numerics(torch.device("cpu"))["torch_threads"] == 2
+    finally:
+        torch.set_num_threads(before)

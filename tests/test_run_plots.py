@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from torch.utils.data import DataLoader, TensorDataset
 
 from rouser.config import resolve_run
-from rouser.run_plots import history_frame, plot_run, run_summary
+from rouser.report.run_plots import history_frame, plot_run, run_provenance, run_summary
 from rouser.train import train
 
 
@@ -39,7 +39,7 @@ def record(tmp_path_factory) -> dict:
         {
             "dataset": "shd",
             "source": "synthetic",
-            "root": "memory",
+            "root": "/nowhere/memory",
             "n_train": 16,
             "n_test": 16,
             "test_split": "holdout",
@@ -62,7 +62,7 @@ def test_summary_states_provenance_hardware_and_time(record: dict) -> None:
     assert table["data source"].startswith("synthetic")
     assert table["hardware"].startswith("cpu")
     assert "s wall" in table["run time"]
-    assert table["architecture"] == "700-8-20"
+    assert table["architecture"] == "700x1x1-8-20"  # the sensor shape, as Table I
     assert table["final test accuracy"].endswith("%")
 
 
@@ -82,3 +82,24 @@ def test_a_run_without_history_is_a_clear_error(record: dict) -> None:
     broken = record | {"history": [], "status": "failed", "error": "RuntimeError: boom"}
     with pytest.raises(ValueError, match=r"no epoch.*failed.*boom"):
         plot_run(broken)
+
+
+def test_provenance_line_and_record_without_local_paths(record: dict) -> None:
+    assert run_provenance(record) == "profile smoke, synthetic data"
+    assert "root" not in record["data"]  # dropped before the record is written
+    real = record | {"data": record["data"] | {"source": "real"}}
+    assert run_provenance(real) == "profile smoke, real data"
+    assert "profile smoke, real data" in plot_run(real).get_suptitle()
+
+
+def test_summary_of_an_unfinished_run_says_so(record: dict) -> None:
+    running = record | {"status": "running", "ended": None, "summary": None}
+    table = run_summary(running).set_index("item")["value"]
+    assert table["run time"].startswith("unfinished")
+    assert table["status"] == "running" and "final test accuracy" not in table
+    baseline = record | {"config": record["config"] | {"method": "baseline"}}
+    assert (
+        run_summary(baseline)
+        .set_index("item")["value"]["lr_W, lr_Th"]
+        .endswith("(thresholds frozen)")
+    )

@@ -6,28 +6,20 @@ of its own group of input channels), so the whole file runs in seconds on one co
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
-from toy_task import CHANNELS, CLASSES, STEPS, toy_loaders
+from toy_task import CLASSES, DATASET, toy_loaders, toy_settings
 
 import rouser.train as train_module
 from rouser.config import resolve_run
-from rouser.records import checkpoint_path, read_record, record_path
-from rouser.train import TIMING_KEYS, check_finite, main, resolve_device, train
+from rouser.records import checkpoint_path, numerics, read_record, record_path, write_record
+from rouser.train import TIMING_KEYS, check_finite, check_reusable, main, resolve_device, train
 
 
 def toy_run(method: str = "rouser", **overrides):
-    settings = {
-        "sensor_size": [CHANNELS, 1, 1],
-        "hidden": [10, 10],
-        "n_classes": CLASSES,
-        "time_bins": STEPS,
-        "epochs": 3,
-        "lr_w": 0.01,
-        "lr_th": 0.01,
-        **overrides,
-    }
-    return resolve_run("shd", method, "smoke", **settings)
+    return resolve_run(DATASET, method, "smoke", **toy_settings(**{"epochs": 3, **overrides}))
 
 
 def untimed(history: list[dict]) -> list[dict]:
@@ -68,9 +60,9 @@ def test_learns_and_only_rouser_moves_thresholds(tmp_path):
         for method in ("rouser", "baseline")
     }  # fmt: skip
     for record in records.values():
-        assert record["summary"]["best_test_accuracy"] >= 0.7  # chance is 1/3
+        assert record["summary"]["best_test_accuracy"] >= 0.6  # chance is 1/10
         first, last = record["history"][0], record["history"][-1]
-        assert last["test_loss"] < 0.5 * first["test_loss"]  # learned, not luck at epoch 0
+        assert last["test_loss"] < 0.7 * first["test_loss"]  # learned, not luck at epoch 0
     for layer in ("layer1", "layer2", "layer3"):
         rouser_last = records["rouser"]["history"][-1]["thresholds"][layer]
         baseline_last = records["baseline"]["history"][-1]["thresholds"][layer]
@@ -93,6 +85,11 @@ def test_short_synthetic_shd_run_learns_and_only_rouser_moves_thresholds(tmp_pat
     }
     for record in records.values():
         assert record["data"]["source"] == "synthetic" and record["data"]["n_train"] == 200
+        # the record is published: no path of this machine, but the data's fingerprint
+        assert not {"root", "location", "cache"} & set(record["data"])
+        assert record["data"]["fingerprint"]["recordings"] == {"train": 200, "test": 60}
+        text = json.dumps(record)
+        assert str(synthetic_root) not in text and str(tmp_path) not in text
         assert record["status"] == "finished"
         assert record["summary"]["best_test_accuracy"] >= 0.25  # chance: 1/20 = 0.05
     rouser_th = records["rouser"]["history"][-1]["thresholds"]
@@ -166,7 +163,8 @@ def test_finished_run_is_returned_not_recomputed(tmp_path, monkeypatch):
         raise AssertionError("a finished run was recomputed")
 
     monkeypatch.setattr(train_module, "run_epoch", must_not_train)
-    assert train(run, tmp_path, "cpu", loaders=None, progress=False) == first
+    # the data is still loaded: a finished record is reused only for the same data
+    assert train(run, tmp_path, "cpu", loaders=toy_loaders(), progress=False) == first
     with pytest.raises(AssertionError, match="recomputed"):
         train(run, tmp_path, "cpu", loaders=toy_loaders(), resume=False, progress=False)
 
@@ -215,12 +213,12 @@ def test_non_finite_state_is_named():
 
 def test_run_at_chance_is_non_convergent_not_a_crash(tmp_path):
     # A threshold no voltage reaches: no spike, no surrogate gradient, every prediction is
-    # class 0, so test accuracy stays at 1/3 = chance.
+    # class 0, so test accuracy stays at 1/10 = chance.
     run = toy_run(threshold=1e6, epochs=1)
     record = train(run, tmp_path, "cpu", loaders=toy_loaders(), progress=False)
     assert record["status"] == "non-convergent" and record["error"] is None
     assert record["summary"]["converged"] is False
-    assert record["summary"]["best_test_accuracy"] == pytest.approx(1 / 3)
+    assert record["summary"]["best_test_accuracy"] == pytest.approx(1 / CLASSES)
     assert record["history"][-1]["dead_neurons"] == {"layer1": 1.0, "layer2": 1.0}
 
 
@@ -276,3 +274,77 @@ def test_cli_maps_options_onto_the_run(tmp_path, monkeypatch, capsys):
     assert str(record_path(run, tmp_path)) in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["--dataset", "mnist", "--method", "rouser"])
+
+
+def test_record_holds_no_local_path(tmp_path):
+    run = toy_run(epochs=1)
+    record = train(run, tmp_path, "cpu", loaders=toy_loaders(), progress=False)
+    assert "root" not in record["data"] and record["data"]["fingerprint"]["sha256"] == "toy"
+    on_disk = record_path(run, tmp_path).read_text()
+    assert "/nowhere" not in on_disk and str(tmp_path) not in on_disk
+    checkpoint = torch.load(checkpoint_path(run, tmp_path), weights_only=True)
+    assert "root" not in checkpoint["data"]
+
+
+def test_cpu_threads_are_the_runs(tmp_path):
+    run = toy_run(epochs=1, threads=2)
+    try:
+        record = train(run, tmp_path, "cpu", loaders=toy_loaders(), progress=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
+    assert record["config"]["threads"] == 2
+    assert record["env"]["numerics"]["torch_threads"] == 2
+    assert record["env"]["numerics"]["device_type"] == "cpu"
+    assert record["env"]["numerics"]["torch"] == torch.__version__
+    assert toy_run(threads=2).run_id != toy_run(threads=1).run_id  # threads are identity
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r["env"]["numerics"].update(torch="1.0.0"), r"torch '1\.0\.0' \(now '"),
+        (lambda r: r["env"]["numerics"].update(device_type="cuda"), r"device_type 'cuda' \(now 'cpu'\)"),
+        (lambda r: r["data"]["fingerprint"].update(sha256="other"), "data fingerprint"),
+        (lambda r: r["env"].pop("numerics"), r"device_type None .*torch None"),
+    ],
+    ids=["torch version", "device", "data fingerprint", "no numerics"],
+)  # fmt: skip
+def test_finished_record_of_other_numerics_or_data_is_refused(
+    tmp_path, monkeypatch, change, message
+):
+    run = toy_run(epochs=1)
+    record = train(run, tmp_path, "cpu", loaders=toy_loaders(), progress=False)
+    change(record)
+    write_record(record, record_path(run, tmp_path))
+
+    def must_not_train(*_args, **_kwargs):
+        raise AssertionError("a refused record was silently recomputed")
+
+    monkeypatch.setattr(train_module, "run_epoch", must_not_train)
+    with pytest.raises(RuntimeError, match=message) as error:
+        train(run, tmp_path, "cpu", loaders=toy_loaders(), progress=False)
+    assert "--restart" in str(error.value) and str(record_path(run, tmp_path)) in str(error.value)
+    assert read_record(record_path(run, tmp_path)) == record  # left as it was
+
+
+def test_check_reusable_accepts_the_same_numerics_and_data(tmp_path):
+    cpu = torch.device("cpu")
+    data = {"fingerprint": {"sha256": "abc"}}
+    record = {"env": {"numerics": numerics(cpu)}, "data": dict(data)}
+    check_reusable(record, data, cpu, tmp_path / "r.json")  # no error
+    other_threads = {**numerics(cpu), "torch_threads": 99}  # threads are in the run id instead
+    check_reusable({"env": {"numerics": other_threads}, "data": data}, data, cpu, tmp_path)
+    with pytest.raises(RuntimeError, match=r"data fingerprint \{'sha256': 'abc'\} \(now None\)"):
+        check_reusable(record, {}, cpu, tmp_path / "r.json")
+
+
+def test_lava_dl_options_train_and_are_recorded(tmp_path):
+    run = toy_run(epochs=1, delay_shift=True, weight_norm=True, dropout=0.05)
+    record = train(run, tmp_path, "cpu", loaders=toy_loaders(), progress=False)
+    assert record["status"] in ("finished", "non-convergent")
+    assert (record["config"]["delay_shift"], record["config"]["weight_norm"]) == (True, True)
+    assert record["config"]["dropout"] == 0.05
+    model = train_module.build_model(run)
+    assert all(block.delay_shift for block in model.blocks)
+    assert [block.dropout for block in model.blocks] == [0.05, 0.05, 0.0]

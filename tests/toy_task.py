@@ -1,8 +1,10 @@
-"""The in-memory toy task that training and figure tests train on.
+"""The in-memory toy task that training and report tests train on.
 
 Each class raises the spike rate of its own group of input channels, so a tiny network
 learns it in a few epochs; `toy_loaders` returns (train, test, info) shaped exactly like
-`rouser.data.make_loaders`.
+`rouser.data.make_loaders`. It has NMNIST's 10 classes, because a run's `n_classes` must be
+its dataset's (`rouser.config.resolve_run` refuses another): toy runs are NMNIST-shaped
+runs (`toy_settings`) with a 12-step, 20-channel input.
 """
 
 from __future__ import annotations
@@ -11,17 +13,31 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-CHANNELS, STEPS, CLASSES = 12, 12, 3
+DATASET, CLASSES = "nmnist", 10  # the dataset whose class count the toy task has
+GROUP = 2  # input channels per class
+CHANNELS, STEPS = CLASSES * GROUP, 12
+
+
+def toy_settings(**overrides) -> dict:
+    """`resolve_run` overrides that make a `DATASET` run fit the toy task."""
+    return {
+        "sensor_size": [CHANNELS, 1, 1],
+        "hidden": [16, 16],
+        "time_bins": STEPS,
+        "augment": False,
+        "lr_w": 0.01,
+        "lr_th": 0.01,
+        **overrides,
+    }
 
 
 def toy_dataset(n: int, seed: int) -> TensorDataset:
-    """Class k fires channels [4k, 4k+4) at rate 0.4, every other channel at 0.03."""
+    """Class k fires channels [2k, 2k+2) at rate 0.5, every other channel at 0.03."""
     generator = torch.Generator().manual_seed(seed)
     labels = torch.arange(n) % CLASSES
     rates = torch.full((CLASSES, CHANNELS), 0.03)
-    group = CHANNELS // CLASSES
     for k in range(CLASSES):
-        rates[k, k * group : (k + 1) * group] = 0.4
+        rates[k, k * GROUP : (k + 1) * GROUP] = 0.5
     spikes = (torch.rand(n, STEPS, CHANNELS, generator=generator) < rates[labels][:, None]).float()
     return TensorDataset(spikes, labels)
 
@@ -54,8 +70,13 @@ def time_first(batch: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Te
     return torch.stack(spikes).transpose(0, 1), torch.stack(labels)
 
 
-def toy_loaders(seed: int = 0, n_train: int = 48, n_test: int = 24, augment: bool = False):
-    """(train, test, info) as `make_loaders` returns them: [T, B, N] float spikes, int64 labels."""
+def toy_loaders(seed: int = 0, n_train: int = 80, n_test: int = 40, augment: bool = False):
+    """(train, test, info) as `make_loaders` returns them: [T, B, N] float spikes, int64 labels.
+
+    `info` is the data description a run record keeps (`rouser.records.portable_data` of
+    it): like `make_loaders`', it names a local `root` that records must not keep, and a
+    `fingerprint` of the recordings that `rouser.train.check_reusable` compares.
+    """
     order = torch.Generator().manual_seed(seed)
     train_set = toy_dataset(n_train, 1)
     train_loader = DataLoader(
@@ -67,13 +88,14 @@ def toy_loaders(seed: int = 0, n_train: int = 48, n_test: int = 24, augment: boo
     )
     test_loader = DataLoader(toy_dataset(n_test, 2), batch_size=8, collate_fn=time_first)
     info = {
-        "dataset": "shd",
+        "dataset": DATASET,
         "source": "synthetic",
-        "root": None,
+        "root": "/nowhere/toy",
         "n_train": n_train,
         "n_test": n_test,
         "test_split": "holdout",
         "time_bins": STEPS,
         "bin_us": 1000,
+        "fingerprint": {"recordings": {"train": n_train, "test": n_test}, "sha256": "toy"},
     }
     return train_loader, test_loader, info

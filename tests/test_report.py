@@ -17,12 +17,17 @@ import pandas as pd
 import pytest
 import torch
 from matplotlib.figure import Figure
-from toy_task import CHANNELS, CLASSES, STEPS, toy_loaders
+from toy_task import CHANNELS, STEPS, toy_loaders
 
-from rouser import figures
+from rouser import paths
 from rouser.config import deep_merge, load_config, resolve_run
-from rouser.experiments import experiment_runs
-from rouser.records import load_records, record_path, write_record
+from rouser.experiments import run_labels
+from rouser.records import load_records, numerics, record_path, write_record
+from rouser.report import claims, figures, tables
+from rouser.report.claims import AGREES, DISAGREES, INCONCLUSIVE, NOT_TESTABLE, verdict
+from rouser.report.render import Rendered, book_profile, render, save
+from rouser.report.style import PAPER_HATCH, load_paper_values
+from rouser.results import RESULTS, result_runs
 from rouser.train import train
 
 PAPER_MD = Path(__file__).resolve().parents[2] / "shared" / "paper.md"
@@ -88,7 +93,6 @@ def make_record(run, status: str = "finished") -> dict:
         "data": {
             "dataset": run.dataset,
             "source": "synthetic" if run.synthetic else "real",
-            "root": "/nowhere",
             "n_train": 64,
             "n_test": 32,
             "test_split": "test",
@@ -98,6 +102,7 @@ def make_record(run, status: str = "finished") -> dict:
         "env": {
             "device": "cpu",
             "device_name": "cpu",
+            "numerics": {**numerics(torch.device("cpu")), "torch": "x"},
             "torch": "x",
             "rouser": "0.1.0",
             "python": "3.11",
@@ -144,7 +149,7 @@ def heights(container) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def paper() -> dict:
-    return figures.load_paper_values()
+    return load_paper_values()
 
 
 @pytest.fixture
@@ -211,7 +216,7 @@ def test_table1_is_mean_and_sd_over_seeds_beside_the_paper(tmp_path, paper, tabl
     shd = [resolve_run("shd", "baseline", "smoke", seed=s) for s in (0, 1)]
     paths = write_runs(tmp_path, table1_runs) + write_runs(tmp_path, shd, status="non-convergent")
     records = load_records(paths)
-    table = figures.table1(records, paper).set_index(["dataset", "method"])
+    table = tables.table1(records, paper).set_index(["dataset", "method"])
     expected = [accuracy("rouser", s, 5) * 100 for s in (0, 1)]
     rouser = table.loc[("NMNIST (synthetic)", "Rouser")]
     assert rouser["ours mean"] == pytest.approx(np.mean(expected))
@@ -226,13 +231,13 @@ def test_table1_is_mean_and_sd_over_seeds_beside_the_paper(tmp_path, paper, tabl
 
 
 def test_table2_compares_config_with_paper(paper):
-    table = figures.table2("smoke", paper=paper)
+    table = tables.table2("smoke", paper=paper)
     settings = table[table["where"].str.startswith("_config.yml")]
     assert len(settings) == 7 and settings["matches paper"].all()
     assert table["matches paper"].isna().sum() == len(table) - 7  # code, not settings: no claim
     assert len(table) == len(paper["table2"]["rows"])
     changed = deep_merge(load_config(), {"neuron": {"threshold": 0.5}})
-    table = figures.table2("cpu", config=changed, paper=paper).set_index("symbol")
+    table = tables.table2("cpu", config=changed, paper=paper).set_index("symbol")
     assert not table.loc["Th_init", "matches paper"] and table.loc["Th_init", "ours"] == 0.5
 
 
@@ -317,7 +322,7 @@ def test_fig5_lines_are_the_spike_rates_and_paper_levels_are_drawn(tmp_path, pap
     assert labelled(ax_baseline, "paper (≈, epoch 25): layer 3 (output)").get_ydata()[0] == 5
     assert list(level.get_ydata()) == [68, 68]
     ranges = [p for p in ax_rouser.patches if p.get_label() == "paper (≈ range, epoch 25): layer 1"]
-    assert len(ranges) == 1 and ranges[0].get_hatch() == figures.PAPER_HATCH
+    assert len(ranges) == 1 and ranges[0].get_hatch() == PAPER_HATCH
 
 
 def test_fig6_one_panel_per_setting_with_both_lr_th(tmp_path, paper):
@@ -365,15 +370,15 @@ def test_figures_name_the_dataset_they_lack(tmp_path, table1_runs):
 
 def test_save_writes_vector_files_atomically_and_reproducibly(tmp_path, table1_runs):
     records = records_of(tmp_path / "runs", table1_runs)
-    paths = figures.save(figures.fig3_weight_change(records), "fig3", tmp_path / "out")
+    paths = save(figures.fig3_weight_change(records), "fig3", tmp_path / "out")
     assert [p.name for p in paths] == ["fig3.svg", "fig3.pdf"]
     assert paths[0].read_text().lstrip().startswith("<?xml") and paths[1].read_bytes().startswith(
         b"%PDF"
     )
     first = [p.read_bytes() for p in paths]
-    figures.save(figures.fig3_weight_change(records), "fig3", tmp_path / "out")
+    save(figures.fig3_weight_change(records), "fig3", tmp_path / "out")
     assert [p.read_bytes() for p in paths] == first
-    (csv,) = figures.save(figures.table1(records), "table1", tmp_path / "out")
+    (csv,) = save(tables.table1(records), "table1", tmp_path / "out")
     assert pd.read_csv(csv)["seeds"].tolist() == [2, 2]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "fig3.pdf",
@@ -381,23 +386,38 @@ def test_save_writes_vector_files_atomically_and_reproducibly(tmp_path, table1_r
         "table1.csv",
     ]
     with pytest.raises(TypeError, match="Figure or a pandas DataFrame"):
-        figures.save("not a figure", "x", tmp_path)
+        save("not a figure", "x", tmp_path)
+
+
+FIG3 = "fig3_weight_change"
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch) -> Path:
+    """A stand-in repository root: records under `<repo>/records/<profile>/` as in git."""
+    monkeypatch.delenv("ROUSER_RUNS", raising=False)
+    root = tmp_path / "repo"
+    monkeypatch.setattr(paths, "REPO_ROOT", root)
+    monkeypatch.setattr(paths, "RECORDS_DIR", root / "records")
+    return root
 
 
 def test_render_lists_missing_runs_and_draws_what_is_there(tmp_path):
-    runs = experiment_runs("fig3", "smoke")
+    runs = result_runs(FIG3, "smoke")
     written = runs[: math.ceil(len(runs) / 2)]
     write_runs(tmp_path / "runs", written)
-    result = figures.render("fig3", "smoke", tmp_path / "runs", tmp_path / "figs")
+    result = render(FIG3, "smoke", tmp_path / "runs", tmp_path / "figs")
     absent = [r.run_id for r in runs if r not in written]
     assert absent and result.missing == absent
     assert "incomplete: it shows only the runs that are there" in result.message
     for run_id in absent:
         assert f"`{run_id}`" in result.message
-    command = f"snakemake --cores 2 --config profile=smoke runs_dir={tmp_path / 'runs'} runs"
-    assert f"`{command}`" in result.message
+    # the target comes before --config (after it, Snakemake reads it as a config value)
+    assert result.command.startswith("snakemake runs --cores 2 --config profile=smoke")
+    assert f"`{result.command}`" in result.message
     assert isinstance(result.output, Figure)
-    assert [p.name for p in result.paths] == ["fig3_weight_change.svg", "fig3_weight_change.pdf"]
+    assert [p.name for p in result.paths] == [f"{FIG3}.svg", f"{FIG3}.pdf"]
+    assert result.drawn_from == [run.run_id for run in written]
     assert result.provenance == (
         f"Drawn from {len(written)} run(s): profile smoke, synthetic data; trained on cpu (cpu); "
         f"wall time {60 * len(written)} s in total, 60 s for the longest run."
@@ -405,36 +425,167 @@ def test_render_lists_missing_runs_and_draws_what_is_there(tmp_path):
 
 
 def test_render_reports_unfinished_runs_and_skips_them(tmp_path):
-    baseline, rouser = experiment_runs("fig3", "smoke")
+    baseline, rouser = result_runs(FIG3, "smoke")
     write_runs(tmp_path, [baseline], status="failed")
     write_runs(tmp_path, [rouser], status="running")
-    result = figures.render("fig3", "smoke", tmp_path, tmp_path / "figs")
+    result = render(FIG3, "smoke", tmp_path, tmp_path / "figs")
     assert result.output is None and result.missing == []
     assert result.unfinished == {baseline.run_id: "failed", rouser.run_id: "running"}
     assert f"`{baseline.run_id}` is failed: its record's `error` says why" in result.message
 
 
 def test_render_without_any_run_shows_only_the_message(tmp_path):
-    result = figures.render("fig2", "smoke", tmp_path / "empty", tmp_path / "figs")
+    result = render("fig2_threshold_grid", "smoke", tmp_path / "empty", tmp_path / "figs")
     assert result.output is None and result.paths == []
-    assert "Fig. 2 (profile `smoke`): none of its runs has a finished record yet" in result.message
-    assert len(result.missing) == len(experiment_runs("fig2", "smoke"))
-    assert str(tmp_path / "empty") in result.message
+    assert "Fig. 2: threshold grid (profile `smoke`): none of its runs has a finished record" in (
+        result.message
+    )
+    assert len(result.missing) == len(result_runs("fig2_threshold_grid", "smoke"))
+    assert "`empty`" in result.message and str(tmp_path) not in result.message
     assert not (tmp_path / "figs").exists()
-    with pytest.raises(ValueError, match=r"name='fig7'.*'table2'"):
-        figures.render("fig7")
+    with pytest.raises(ValueError, match=r"result='fig7'.*'table2'"):
+        render("fig7")
+    with pytest.raises(ValueError, match=r"result='fig2' is not allowed"):
+        render("fig2", "smoke", tmp_path)  # registry names only
 
 
 def test_render_table2_needs_no_runs(tmp_path):
-    result = figures.render("table2", "cpu", figures_dir=tmp_path)
+    result = render("table2", "cpu", figures_dir=tmp_path)
     assert result.message == "" and result.output["matches paper"].any()
-    assert (tmp_path / "table2_hyperparameters.csv").is_file()
+    assert (tmp_path / "table2.csv").is_file()
+    assert "from `_config.yml` and the paper's values" in result.footer
+    assert "snakemake data/results/cpu/table2.ipynb --cores 2 --config profile=cpu" in (
+        result.footer
+    )
+
+
+def test_footer_names_the_notebook_links_the_records_and_gives_the_target(repo, tmp_path):
+    runs = result_runs(FIG3, "smoke")
+    write_runs(repo / "records" / "smoke", runs)
+    result = render(FIG3, "smoke", figures_dir=tmp_path / "figs")
+    footer = result.footer
+    assert f"Drawn by `notebooks/{FIG3}.ipynb` from 2 run record(s) in `records/smoke/`" in footer
+    for run in runs:
+        assert f"[{run.run_id}](../records/smoke/{run.run_id}.json)" in footer
+    command = f"snakemake data/results/smoke/{FIG3}.ipynb --cores 2 --config profile=smoke`"
+    assert f"`{command}" in footer  # the default runs folder needs no runs_dir
+    assert str(tmp_path) not in footer and "/" + "records" not in footer.split("`")[0]
+    assert result.message == ""
+
+
+def test_footer_and_message_hold_no_absolute_path(repo, tmp_path):
+    """A runs folder outside the repository is named, never with this machine's path."""
+    runs = result_runs(FIG3, "cpu")
+    outside = tmp_path / "elsewhere" / "runs"
+    write_runs(outside, runs[:1])
+    result = render(FIG3, "cpu", outside, tmp_path / "figs")
+    assert result.missing == [run.run_id for run in runs[1:]]
+    for text in (result.footer, result.message, result.command):
+        assert str(tmp_path) not in text and not re.search(r"(^|[\s`(=])/", text), text
+    assert "data_root=<your data folder>" in result.command  # real data: say where it is
+    assert "](" not in result.footer  # no link that would resolve nowhere on the page
+    assert f"snakemake data/results/cpu/{FIG3}.ipynb --cores 2 --config profile=cpu" in (
+        result.footer
+    )
+
+
+def test_rendered_message_is_empty_when_complete() -> None:
+    done = Rendered("table1", "smoke", None)
+    assert done.message == "" and done.command == "snakemake runs --cores 2 --config profile=smoke"
+
+
+def test_book_profile_is_the_best_committed_one(repo):
+    assert book_profile("table1") == paths.DEFAULT_PROFILE == "cpu"  # nothing committed
+    (cpu_run,) = [r for r in result_runs("table1", "cpu") if r.seed == 0 and r.method == "rouser"]
+    write_runs(repo / "records" / "cpu", [cpu_run])
+    assert book_profile("table1") == "cpu"
+    labels = run_labels("fig6", "paper")
+    # Fig. 6 (a) with learning on is Table I's NMNIST Rouser run: take a (b) run
+    paper_run = next(r for r in result_runs("fig6_ablation", "paper") if labels[r.run_id][0] == "b")
+    write_runs(repo / "records" / "paper", [paper_run])
+    assert book_profile("fig6_ablation") == "paper"
+    assert book_profile("table1") == "cpu"  # the paper profile has no Table I run yet
+    assert book_profile("table2") == "cpu"  # Table II follows Table I
+
+
+def test_every_registry_entry_renders_its_message_without_runs(tmp_path):
+    for name, entry in RESULTS.items():
+        result = render(name, "smoke", tmp_path / "none", tmp_path / "figs")
+        assert result.name == name
+        if entry.experiments:
+            assert result.output is None and result.missing, name
+            assert entry.title in result.message
+        else:
+            assert result.output is not None and result.message == ""
+
+
+# ---------------------------------------------------------------------------- claims
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "sign", "resolution", "expected"),
+    [
+        ([90, 92, 91], [80, 81, 79], +1, 0.0, AGREES),  # 11 points apart, sd ~1
+        ([90, 92, 91], [80, 81, 79], -1, 0.0, DISAGREES),  # the paper expected lower
+        ([80, 81, 79], [90, 92, 91], +1, 0.0, DISAGREES),
+        ([80, 81, 79], [90, 92, 91], -1, 0.0, AGREES),
+        ([91, 80, 100], [85, 90, 88], +1, 0.0, INCONCLUSIVE),  # within the seeds' spread
+        ([91.0], [90.0], +1, 0.0, AGREES),  # one seed each: no spread, any difference counts
+        ([91.0], [90.0], +1, 2.0, INCONCLUSIVE),  # ... unless it is below the resolution
+        ([93.0], [90.0], +1, 2.0, AGREES),
+        ([92.0], [90.0], +1, 2.0, INCONCLUSIVE),  # exactly the noise: not beyond it
+        ([90.0], [90.0], +1, 0.0, INCONCLUSIVE),
+        ([], [90.0], +1, 0.0, NOT_TESTABLE),
+        ([90.0], [np.nan], +1, 0.0, NOT_TESTABLE),
+    ],
+)
+def test_verdict_rule(ours, theirs, sign, resolution, expected):
+    assert verdict(
+        pd.Series(ours, dtype=float), pd.Series(theirs, dtype=float), sign, resolution
+    ) == (expected)
+
+
+def test_verdict_noise_is_the_spreads_in_quadrature():
+    ours, theirs = pd.Series([10.0, 12.0]), pd.Series([0.0, 2.0])  # sd sqrt(2) each
+    # noise = hypot(sqrt 2, sqrt 2) = 2: a difference of 10 is beyond it
+    assert verdict(ours, theirs, +1) == AGREES
+    assert verdict(ours - 7.9, theirs, +1) == AGREES  # difference 2.1 > 2
+    assert verdict(ours - 8.0, theirs, +1) == INCONCLUSIVE  # difference 2 = noise
+
+
+def test_claims_table_from_synthetic_records(tmp_path, paper):
+    """Table I and Fig. 6 claims of known synthetic numbers get the verdicts the rule gives."""
+    table1 = [r for r in result_runs("table1", "smoke") if r.dataset == "nmnist"]
+    fig6 = result_runs("fig6_ablation", "smoke")
+    runs = {r.run_id: r for r in [*table1, *fig6]}  # Fig. 6 (a) on is Table I's Rouser run
+    assert len(runs) == len(table1) + len(fig6) - 1
+    records = records_of(tmp_path, runs.values())
+    table = claims.claims(records, paper).set_index("claim")
+    assert set(table.columns) == {"paper", "ours", "verdict", "evidence"}
+    assert set(table["verdict"]) <= {AGREES, DISAGREES, INCONCLUSIVE, NOT_TESTABLE}
+    nmnist = table.loc["Table I, NMNIST: Rouser's accuracy is above the baseline's"]
+    # one seed each: Rouser's accuracy is 5 points above the baseline's, 2 recordings
+    # of 32 are 6.25 points: within the resolution
+    assert nmnist["verdict"] == INCONCLUSIVE
+    assert "Rouser " in nmnist["ours"] and "(1 seed)" in nmnist["ours"]
+    dvs = table.loc["Table I, DVS128 Gesture: Rouser's accuracy is above the baseline's"]
+    assert dvs["verdict"] == NOT_TESTABLE and dvs["ours"] == "no runs"
+    shd = table.loc["Table I, SHD: the baseline does not converge, Rouser does"]
+    assert shd["verdict"] == NOT_TESTABLE
+    a = table.loc["Fig. 6a (Th 1.25, tau 3.75, s 1.5): learning on ends above learning off"]
+    assert a["verdict"] == INCONCLUSIVE  # 0.1 point apart
+    b = table.loc["Fig. 6b (Th 0.25, tau 3, s 3): learning on converges, learning off does not"]
+    assert b["verdict"] == DISAGREES  # both arms of the fake records are "finished"
+    assert (
+        table.loc["Fig. 2, NMNIST: best at Th = 1, a dip at Th = 0.25", "verdict"] == NOT_TESTABLE
+    )
+    assert 'href="table1.html"' in nmnist["evidence"]
 
 
 # ---------------------------------------------------------------------------- real training
 
 
-def test_figures_from_really_trained_tiny_runs(tmp_path, monkeypatch):
+def test_figures_from_really_trained_tiny_runs(tmp_path):
     """Train Table I's smoke NMNIST runs at toy size, then draw every NMNIST view from them.
 
     This checks the figures against records that `rouser.train` really writes (keys, layers,
@@ -444,27 +595,28 @@ def test_figures_from_really_trained_tiny_runs(tmp_path, monkeypatch):
     config = deep_merge(load_config(), {"profiles": {"smoke": {
         "epochs": {"nmnist": 2},
         "training": {"lr_w": 0.01, "lr_th": 0.01},
-        "datasets": {"nmnist": {"sensor_size": [CHANNELS, 1, 1], "hidden": [10, 10], "n_classes": CLASSES, "time_bins": STEPS}},
+        "datasets": {"nmnist": {"sensor_size": [CHANNELS, 1, 1], "hidden": [10, 10], "time_bins": STEPS, "augment": False}},
     }}})  # fmt: skip
-    runs = experiment_runs("fig3", "smoke", config)
+    runs = result_runs(FIG3, "smoke", config)
     for run in runs:
         train(run, tmp_path / "runs", device="cpu", loaders=toy_loaders(run.seed), progress=False)
-    for name in ("fig3", "fig4", "fig5", "thresholds"):
-        result = figures.render(name, "smoke", tmp_path / "runs", tmp_path / "figs", config)
+    for name in (FIG3, "fig4_dead_neurons", "fig5_spike_rates", "thresholds"):
+        result = render(name, "smoke", tmp_path / "runs", tmp_path / "figs", config)
         assert result.message == "" and isinstance(result.output, Figure), name
-    thresholds_fig = figures.render("thresholds", "smoke", tmp_path / "runs", None, config)
+    thresholds_fig = render("thresholds", "smoke", tmp_path / "runs", None, config)
     assert [ax.get_title() for ax in thresholds_fig.output.axes] == [
         "layer 1",
         "layer 2",
         "layer 3 (output)",
     ]
-    table = figures.render("table1", "smoke", tmp_path / "runs", tmp_path / "figs", config)
+    table = render("table1", "smoke", tmp_path / "runs", tmp_path / "figs", config)
     assert len(table.missing) == 4  # DVS128 and SHD were not trained
     records = load_records(tmp_path / "runs")
     finals = records.sort_values("epoch").groupby("config.method")["test_accuracy"].last() * 100
     assert table.output.set_index("method")["ours mean"].to_dict() == pytest.approx(
         {"baseline": finals["baseline"], "Rouser": finals["rouser"]}
     )
-    assert (tmp_path / "figs" / "table1_accuracy.csv").is_file()
+    assert (tmp_path / "figs" / "table1.csv").is_file()
     assert table.provenance.startswith("Drawn from 2 run(s): profile smoke, synthetic data;")
     assert "trained on cpu (" in table.provenance and "wall time" in table.provenance
+    assert str(tmp_path) not in table.footer
