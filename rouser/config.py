@@ -105,6 +105,14 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _finite(value: float) -> bool:
+    """Finite as a float (an integer too large for a float is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def check_setting(name: str, value: Any) -> Any:
     """`value` as run setting `name` needs it (int, float, bool, tuple), or a ValueError.
 
@@ -112,9 +120,10 @@ def check_setting(name: str, value: Any) -> Any:
     non-finite value fails here, before any data is read, never later in the run.
     """
     kind, low, high, allowed = SETTINGS[name]
+    given = value
 
     def refuse() -> ValueError:
-        return ValueError(f"{name}={value!r} is not allowed: it must be {kind} {allowed}")
+        return ValueError(f"{name}={given!r} is not allowed: it must be {kind} {allowed}")
 
     if kind == FLAG:
         if not isinstance(value, bool):
@@ -131,7 +140,7 @@ def check_setting(name: str, value: Any) -> Any:
     if kind in (INT, OPTIONAL_INT):
         if not _is_int(value):
             raise refuse()
-    elif isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    elif isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
         raise refuse()
     else:
         value = float(value)

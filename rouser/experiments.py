@@ -40,7 +40,7 @@ NOTEBOOK_PARAMETERS = (
     "weight_norm",
     "dropout",
 )
-NOTEBOOK_OPTIONS = ("data_root", "runs_dir", "device")
+NOTEBOOK_OPTIONS = ("data_root", "runs_dir", "device", "cache_dir", "export_nir")
 # Names IPython itself puts in a notebook's namespace.
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 
@@ -168,7 +168,8 @@ def run_from_parameters(
 
 
 def notebook_run(dataset: str, namespace: Mapping[str, Any]) -> tuple[RunConfig, dict]:
-    """(run, {data_root, runs_dir, device}) from a training notebook's parameter variables.
+    """(run, {data_root, runs_dir, device, cache_dir, export_nir}) from a training
+    notebook's parameter variables.
 
     Called first thing after the `parameters` cell with `globals()`: every variable there
     is a parameter, so a name that is not one of ours (papermill's `-p epoch 1` for

@@ -237,8 +237,9 @@ def claims(records: pd.DataFrame, paper: dict | None = None) -> pd.DataFrame:
         ("a", "Fig. 6a (Th 1.25, tau 3.75, s 1.5): learning on ends above learning off"),
         ("b", "Fig. 6b (Th 0.25, tau 3, s 3): learning on converges, learning off does not"),
     ):
-        on = ablation[[labels[i] == f"{key}, learning on" for i in ablation.index]]
-        off = ablation[[labels[i] == f"{key}, learning off" for i in ablation.index]]
+        arm = ablation.index.map(labels.get)
+        on = ablation[arm == f"{key}, learning on"]
+        off = ablation[arm == f"{key}, learning off"]
         ends = settings[key]["end"]
         theirs = " vs ".join(f"{v}%" for v in ends.values())
         ours = (

@@ -113,7 +113,8 @@ class Rendered:
         if self.runs_dir is not None and (
             self.runs_dir.resolve() != paths.runs_dir(self.profile).resolve()
         ):
-            args += f" runs_dir={shown(self.runs_dir)}"
+            folder = shown(self.runs_dir) if _in_repository(self.runs_dir) else "<your runs folder>"
+            args += f" runs_dir={folder}"
         return args
 
     @property
@@ -127,10 +128,9 @@ class Rendered:
         lines = [f"**Behind this page.** Drawn by `notebooks/{self.name}.ipynb`"]
         if self.drawn_from and self.runs_dir is not None:
             folder = shown(self.runs_dir)
+            inside = _in_repository(self.runs_dir)
             links = ", ".join(
-                f"[{run_id}](../{folder}/{run_id}.json)"
-                if not Path(folder).is_absolute()
-                else f"`{run_id}`"
+                f"[{run_id}](../{folder}/{run_id}.json)" if inside else f"`{run_id}`"
                 for run_id in self.drawn_from
             )
             lines[0] += f" from {len(self.drawn_from)} run record(s) in `{folder}/`: {links}."
@@ -165,12 +165,16 @@ class Rendered:
         display(Markdown(self.footer))
 
 
+def _in_repository(path: Path) -> bool:
+    return Path(path).resolve().is_relative_to(paths.REPO_ROOT)
+
+
 def shown(path: Path) -> str:
-    """`path` as a page may show it: relative to the repository, never a local absolute path."""
-    try:
+    """`path` as a page may show it: relative to the repository, else its name only (never
+    a local absolute path)."""
+    if _in_repository(path):
         return Path(path).resolve().relative_to(paths.REPO_ROOT).as_posix()
-    except ValueError:
-        return Path(path).name
+    return Path(path).name
 
 
 def experiment_records(
