@@ -24,7 +24,14 @@ from rouser.config import deep_merge, load_config, resolve_run
 from rouser.experiments import run_labels
 from rouser.records import load_records, numerics, record_path, write_record
 from rouser.report import claims, figures, tables
-from rouser.report.claims import AGREES, DISAGREES, INCONCLUSIVE, NOT_TESTABLE, verdict
+from rouser.report.claims import (
+    AGREES,
+    DISAGREES,
+    INCONCLUSIVE,
+    NOT_TESTABLE,
+    ONE_SEED,
+    verdict,
+)
 from rouser.report.render import Rendered, book_profile, render, save
 from rouser.report.style import PAPER_HATCH, load_paper_values
 from rouser.results import RESULTS, result_runs
@@ -530,11 +537,12 @@ def test_every_registry_entry_renders_its_message_without_runs(tmp_path):
         ([80, 81, 79], [90, 92, 91], +1, 0.0, DISAGREES),
         ([80, 81, 79], [90, 92, 91], -1, 0.0, AGREES),
         ([91, 80, 100], [85, 90, 88], +1, 0.0, INCONCLUSIVE),  # within the seeds' spread
-        ([91.0], [90.0], +1, 0.0, AGREES),  # one seed each: no spread, any difference counts
+        ([91.0], [90.0], +1, 0.0, ONE_SEED),  # one seed each, no resolution: no comparison
         ([91.0], [90.0], +1, 2.0, INCONCLUSIVE),  # ... unless it is below the resolution
         ([93.0], [90.0], +1, 2.0, AGREES),
         ([92.0], [90.0], +1, 2.0, INCONCLUSIVE),  # exactly the noise: not beyond it
-        ([90.0], [90.0], +1, 0.0, INCONCLUSIVE),
+        ([90.0], [90.0], +1, 0.0, ONE_SEED),
+        ([90.0, 90.0], [90.0, 90.0], +1, 0.0, INCONCLUSIVE),
         ([], [90.0], +1, 0.0, NOT_TESTABLE),
         ([90.0], [np.nan], +1, 0.0, NOT_TESTABLE),
     ],
@@ -562,7 +570,7 @@ def test_claims_table_from_synthetic_records(tmp_path, paper):
     records = records_of(tmp_path, runs.values())
     table = claims.claims(records, paper).set_index("claim")
     assert set(table.columns) == {"paper", "ours", "verdict", "evidence"}
-    assert set(table["verdict"]) <= {AGREES, DISAGREES, INCONCLUSIVE, NOT_TESTABLE}
+    assert set(table["verdict"]) <= {AGREES, DISAGREES, INCONCLUSIVE, NOT_TESTABLE, ONE_SEED}
     nmnist = table.loc["Table I, NMNIST: Rouser's accuracy is above the baseline's"]
     # one seed each: Rouser's accuracy is 5 points above the baseline's, 2 recordings
     # of 32 are 6.25 points: within the resolution

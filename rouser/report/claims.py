@@ -26,6 +26,7 @@ from rouser.report.style import load_paper_values, provenance
 
 AGREES, DISAGREES, INCONCLUSIVE = "agrees", "disagrees", "inconclusive (within noise)"
 NOT_TESTABLE = "not testable without the full data"
+ONE_SEED = "inconclusive (one seed, no spread known)"
 
 
 def _mean_sd(values: pd.Series) -> tuple[float, float]:
@@ -47,6 +48,8 @@ def verdict(ours: pd.Series, theirs: pd.Series, sign: int, resolution: float = 0
     """Compare mean(ours) - mean(theirs) against its noise, expecting the paper's `sign`."""
     if ours.dropna().empty or theirs.dropna().empty:
         return NOT_TESTABLE
+    if resolution == 0 and min(ours.notna().sum(), theirs.notna().sum()) < 2:
+        return ONE_SEED  # no spread known and no natural resolution: nothing to compare with
     (m1, s1), (m2, s2) = _mean_sd(ours), _mean_sd(theirs)
     noise = max(math.hypot(s1, s2), resolution)
     difference = m1 - m2
@@ -312,7 +315,8 @@ def fidelity(records: pd.DataFrame) -> pd.DataFrame:
             "a change smaller than that spread is not an effect."
         )
     table.attrs["title"] = (
-        f"Fidelity study: lava-dl's differences one at a time, {epoch} epochs, seed "
+        f"Fidelity study: lava-dl's differences one at a time, {epoch} epoch"
+        f"{'s' if epoch != 1 else ''}, seed "
         f"{', '.join(map(str, sorted(study['config.seed'].unique())))}. Ours: " + provenance(study)
     )
     return table
