@@ -48,7 +48,7 @@ def only_dataset(records: pd.DataFrame, dataset: str, figure: str) -> pd.DataFra
 def require(records: pd.DataFrame, figure: str) -> None:
     if records.empty:
         raise ValueError(
-            f"{figure}: no records to draw; train its runs first (rouser.figures.render lists them)"
+            f"{figure}: no records to draw; train its runs first (rouser.report.render lists them)"
         )
 
 
