@@ -1,13 +1,9 @@
 """One training run: the loop, per-epoch measurements, checkpoints, resume, and the record.
 
 `train(run)` trains one (dataset, method, hyperparameters, seed) and leaves
-`<runs_dir>/<run_id>.json`, from which every figure is drawn. Why it is built this way:
+`<runs_dir>/<run_id>.json`, from which every figure is drawn; one epoch's work and
+measurements are `rouser.epochs`. Why it is built this way:
 
-* Epoch 0 is the untrained network, evaluated before any update, because Figs. 3-5 start
-  there. Train accuracy and loss of later epochs are running values over the epoch's
-  batches (the network changes while they are counted), as is usual.
-* The measurements read the spikes the forward pass already returns
-  (`SpikingMLP.forward_layers`) during evaluation only, so training itself does no extra work.
 * `torch.manual_seed(run.seed)` is called right before the network is built: the same
   seed gives the same initial weights for every method and lr_Th (the Fig. 6 ablation).
   Data order comes from the train loader's own generator, not from this seed's stream.
@@ -25,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import random
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +29,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from rouser.atomic import remove_stale_temporaries
@@ -48,14 +41,11 @@ from rouser.checkpoint import (
 )
 from rouser.config import DATASETS, METHODS, RunConfig, resolve_run
 from rouser.data import make_loaders
+from rouser.epochs import run_epoch
 from rouser.lock import run_lock
-from rouser.loss import predict, spike_rate_loss
 from rouser.metrics import (
-    ActivityMeter,
     summarize,
     synapse_weights,
-    threshold_stats,
-    weight_change,
 )
 from rouser.network import SpikingMLP, build_network
 from rouser.nir_graph import export_run
@@ -138,136 +128,6 @@ def check_reusable(record: dict, data: dict, device: torch.device, path: Path) -
             "rerun with --restart (train(..., resume=False)) to retrain it here, or use "
             "another --runs-dir"
         )
-
-
-def _batches(loader: DataLoader, desc: str, progress: bool) -> tqdm:
-    return tqdm(loader, desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
-
-
-def train_epoch(
-    model: SpikingMLP,
-    optimizer: torch.optim.Optimizer,
-    loader: DataLoader,
-    run: RunConfig,
-    device: torch.device,
-    epoch: int,
-    progress: bool = False,
-) -> dict:
-    """One pass of updates; returns running train accuracy and loss, samples and seconds.
-
-    A non-finite loss stops at once (FloatingPointError) instead of corrupting the model.
-    """
-    model.train()
-    start = time.perf_counter()
-    correct, loss_sum, samples = 0, 0.0, 0
-    for batch, (spikes, labels) in enumerate(_batches(loader, f"train {epoch}", progress)):
-        spikes = spikes.to(device, non_blocking=True)
-        labels = labels.to(device, non_blocking=True)
-        output = model(spikes)
-        loss = spike_rate_loss(output, labels, run.true_rate, run.false_rate)
-        loss_value = loss.item()
-        if not math.isfinite(loss_value):
-            raise FloatingPointError(
-                f"training loss became {loss_value} at epoch {epoch}, batch {batch}; "
-                f"the run diverged (lr_w={run.lr_w}, lr_th={run.lr_th})"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        correct += int((predict(output) == labels).sum())
-        loss_sum += loss_value * labels.shape[0]
-        samples += labels.shape[0]
-    seconds = time.perf_counter() - start
-    return {
-        "train_accuracy": correct / samples,
-        "train_loss": loss_sum / samples,
-        "epoch_seconds": seconds,
-        "samples_per_second": samples / seconds,
-    }
-
-
-@torch.no_grad()
-def evaluate(
-    model: SpikingMLP,
-    loader: DataLoader,
-    run: RunConfig,
-    device: torch.device,
-    meter: ActivityMeter | None = None,
-    desc: str = "eval",
-    progress: bool = False,
-) -> tuple[float, float]:
-    """(accuracy, loss) over `loader` without updates; feeds every layer's spikes to `meter`."""
-    model.eval()
-    correct, loss_sum, samples = 0, 0.0, 0
-    for spikes, labels in _batches(loader, desc, progress):
-        spikes = spikes.to(device, non_blocking=True)
-        labels = labels.to(device, non_blocking=True)
-        layers = model.forward_layers(spikes)
-        if meter is not None:
-            meter.update(layers)
-        output = layers[-1]
-        correct += int((predict(output) == labels).sum())
-        loss_sum += spike_rate_loss(output, labels, run.true_rate, run.false_rate).item() * len(
-            labels
-        )
-        samples += len(labels)
-    if not samples:
-        raise ValueError(f"{desc}: the data loader yielded no batches")
-    return correct / samples, loss_sum / samples
-
-
-def check_finite(model: SpikingMLP, epoch: int) -> None:
-    """Raise FloatingPointError naming the first parameter or buffer that is NaN or infinite."""
-    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
-        if not torch.isfinite(tensor).all():
-            raise FloatingPointError(f"{name} became NaN or infinite during epoch {epoch}")
-
-
-def run_epoch(
-    epoch: int,
-    model: SpikingMLP,
-    optimizer: torch.optim.Optimizer,
-    loaders: Loaders,
-    initial: dict[str, torch.Tensor],
-    run: RunConfig,
-    device: torch.device,
-    progress: bool,
-) -> dict:
-    """Train one epoch (none for epoch 0), then measure everything the record holds."""
-    train_loader, test_loader, _ = loaders
-    if epoch == 0:
-        start = time.perf_counter()
-        accuracy, loss = evaluate(model, train_loader, run, device, None, "train 0", progress)
-        train = {
-            "train_accuracy": accuracy,
-            "train_loss": loss,
-            "epoch_seconds": 0.0,  # nothing is trained in epoch 0
-            "samples_per_second": None,
-        }
-        extra_eval = time.perf_counter() - start
-    else:
-        train = train_epoch(model, optimizer, train_loader, run, device, epoch, progress)
-        check_finite(model, epoch)
-        extra_eval = 0.0
-    start = time.perf_counter()
-    meter = ActivityMeter()
-    test_accuracy, test_loss = evaluate(
-        model, test_loader, run, device, meter, f"test {epoch}", progress
-    )
-    entry = {
-        "epoch": epoch,
-        "train_accuracy": train["train_accuracy"],
-        "test_accuracy": test_accuracy,
-        "train_loss": train["train_loss"],
-        "test_loss": test_loss,
-        **meter.result(),
-        "weight_change": weight_change(model, initial),
-        "thresholds": threshold_stats(model),
-    }
-    entry["epoch_seconds"] = train["epoch_seconds"]
-    entry["eval_seconds"] = extra_eval + time.perf_counter() - start
-    entry["samples_per_second"] = train["samples_per_second"]
-    return entry
 
 
 def train(

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from rouser.config import resolve_run
+from rouser.epochs import evaluate
 from rouser.metrics import (
     ActivityMeter,
     summarize,
@@ -16,7 +17,6 @@ from rouser.metrics import (
     weight_change,
 )
 from rouser.network import SpikingMLP
-from rouser.train import evaluate
 
 
 def spikes(rows: list[list[list[int]]]) -> torch.Tensor:

@@ -12,10 +12,12 @@ import pytest
 import torch
 from toy_task import CLASSES, DATASET, toy_loaders, toy_settings
 
+import rouser.epochs as epochs_module
 import rouser.train as train_module
 from rouser.config import resolve_run
+from rouser.epochs import check_finite
 from rouser.records import checkpoint_path, numerics, read_record, record_path, write_record
-from rouser.train import TIMING_KEYS, check_finite, check_reusable, main, resolve_device, train
+from rouser.train import TIMING_KEYS, check_reusable, main, resolve_device, train
 
 
 def toy_run(method: str = "rouser", **overrides):
@@ -187,13 +189,13 @@ def test_resume_refuses_other_data(tmp_path, monkeypatch):
 
 def test_nan_loss_stops_with_failed_record(tmp_path, monkeypatch):
     run = toy_run()
-    real_loss = train_module.spike_rate_loss
+    real_loss = epochs_module.spike_rate_loss
 
     def nan_when_training(output, labels, *rates):
         loss = real_loss(output, labels, *rates)
         return loss * float("nan") if torch.is_grad_enabled() else loss
 
-    monkeypatch.setattr(train_module, "spike_rate_loss", nan_when_training)
+    monkeypatch.setattr(epochs_module, "spike_rate_loss", nan_when_training)
     with pytest.raises(FloatingPointError, match="loss became nan at epoch 1, batch 0"):
         train(run, tmp_path, "cpu", loaders=toy_loaders(), progress=False)
     record = read_record(record_path(run, tmp_path))
