@@ -23,6 +23,7 @@ import pandas as pd
 from rouser.experiments import experiment_runs, run_labels
 from rouser.report.plotting import last_epochs, require
 from rouser.report.style import load_paper_values, provenance
+from rouser.results import RESULTS
 
 AGREES, DISAGREES, INCONCLUSIVE = "agrees", "disagrees", "inconclusive (within noise)"
 NOT_TESTABLE = "not testable without the full data"
@@ -82,7 +83,7 @@ def claims(records: pd.DataFrame, paper: dict | None = None) -> pd.DataFrame:
                 "paper": theirs,
                 "ours": ours,
                 "verdict": result,
-                "evidence": f'<a href="{page}.html">{page}</a>',
+                "evidence": f'<a href="{page}.html">{RESULTS[page].title}</a>',
             }
         )
 
