@@ -310,7 +310,7 @@ def fidelity(records: pd.DataFrame) -> pd.DataFrame:
         & (records["epoch"] == epoch)
     ]
     if len(seeds) > 1:
-        table.attrs["spread"] = (
+        table.attrs["note"] = (
             f"Yardstick: the default Rouser run's test accuracy at epoch {epoch} over "
             f"{len(seeds)} seeds of Table I is {_text(seeds['test_accuracy'] * 100)}; "
             "a change smaller than that spread is not an effect."

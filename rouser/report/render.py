@@ -160,6 +160,8 @@ class Rendered:
             styled = styled.set_caption(table.attrs.get("title", "")).hide(axis="index")
             styled = styled.hide(table.attrs.get("hidden_columns", []), axis="columns")
             display(styled.format(precision=2, na_rep="-"))
+            if table.attrs.get("note"):
+                display(Markdown(table.attrs["note"]))
         if self.provenance:
             display(Markdown(self.provenance))
         display(Markdown(self.footer))
