@@ -13,7 +13,9 @@ workers, each worker's generators are out of reach (`make_loaders` defaults to n
 
 from __future__ import annotations
 
+import pickle
 import random
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,20 @@ from rouser.config import RunConfig
 Loaders = tuple[DataLoader, DataLoader, dict]
 # What must match for a checkpoint to continue on this data; paths may move (data root, cache).
 DATA_IDENTITY = ("dataset", "source", "n_train", "n_test", "test_split", "time_bins", "bin_us")
+# What torch.load raises for a file that is not a whole checkpoint (truncated zip, foreign
+# pickle, random bytes)
+LOAD_ERRORS = (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError)
+
+
+class CorruptCheckpointError(ValueError):
+    """A checkpoint file that cannot be read as one: the run cannot resume from it."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = Path(path)
+        super().__init__(
+            f"checkpoint {self.path} {reason}; delete it or pass --restart (resume=False) to "
+            "train the run from the start"
+        )
 
 
 def _loader_generators(loaders: Loaders) -> list[torch.Generator]:
@@ -97,13 +113,29 @@ def load_checkpoint(path: Path, run: RunConfig, data: dict) -> dict:
 
     CPU, whatever the training device: RNG states must be CPU byte tensors, and
     `load_state_dict` moves weights and optimizer state to the model's device anyway.
+
+    The data must match on `DATA_IDENTITY` and, when the checkpoint has one, on the
+    `fingerprint` (checkpoints written before fingerprints existed are checked on the rest).
+    An unreadable file is a `CorruptCheckpointError` naming it (PyTorch's own message for a
+    truncated file names neither the file nor the way out).
     """
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except LOAD_ERRORS as err:
+        first = str(err).splitlines()[0].split(". ")[0] if str(err) else ""  # torch's advice
+        raise CorruptCheckpointError(  # (weights_only=False) does not apply here
+            path, f"cannot be read ({type(err).__name__}: {first}); it is truncated or damaged"
+        ) from err
+    if not isinstance(checkpoint, dict) or not {"config", "data"} <= checkpoint.keys():
+        raise CorruptCheckpointError(path, "is not a rouser checkpoint")
     if checkpoint["config"] != run.to_dict():
-        raise ValueError(f"checkpoint {path} was written for another config; delete it")
-    if any(checkpoint["data"].get(key) != data.get(key) for key in DATA_IDENTITY):
+        raise ValueError(
+            f"checkpoint {path} was written for another config; delete it or pass --restart"
+        )
+    identity = DATA_IDENTITY + (("fingerprint",) if "fingerprint" in checkpoint["data"] else ())
+    if any(checkpoint["data"].get(key) != data.get(key) for key in identity):
         raise ValueError(
             f"checkpoint {path} was trained on other data ({checkpoint['data']}, now {data}); "
-            "pass resume=False to start the run again"
+            "pass --restart (resume=False) to start the run again"
         )
     return checkpoint

@@ -25,9 +25,9 @@ import tonic
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from rouser.atomic import AtomicWriteError, atomic_folder
 from rouser.data.binning import Binning, SparseSample
-from rouser.data.errors import CorruptRecordingError
-from rouser.atomic import atomic_folder
+from rouser.data.errors import CacheNotWritableError, CorruptRecordingError
 from rouser.data.readers import Recordings
 
 CACHE_FORMAT = 1  # bump when the binning or the file layout changes
@@ -127,11 +127,32 @@ def load_or_build(
     num_workers: int = 0,
     progress: bool = True,
 ) -> BinnedCache:
-    """The cache of these recordings under this binning: read if present, else built once."""
+    """The cache of these recordings under this binning: read if present, else built once.
+
+    A cache folder that cannot be written is a `CacheNotWritableError` saying how to move it.
+    """
     key = cache_key(recordings, binning, source)
     folder = Path(cache_dir) / f"{name}-{len(recordings)}-{key}"
     if (folder / "meta.json").is_file():
         return BinnedCache(folder)
+    try:
+        _build(folder, key, recordings, binning, name, source, num_workers, progress)
+    except AtomicWriteError as err:
+        raise CacheNotWritableError(folder, err.reason) from err
+    return BinnedCache(folder)
+
+
+def _build(
+    folder: Path,
+    key: str,
+    recordings: Recordings,
+    binning: Binning,
+    name: str,
+    source: str,
+    num_workers: int,
+    progress: bool,
+) -> None:
+    """Bin every recording and write the cache folder atomically."""
     samples = DataLoader(
         _BinnedRecordings(recordings, binning),
         batch_size=None,
@@ -169,7 +190,6 @@ def load_or_build(
             "frame_shape": list(binning.frame_shape),
         }
         (temporary / "meta.json").write_text(json.dumps(meta))
-    return BinnedCache(folder)
 
 
 class CachedSpikes(Dataset):

@@ -31,6 +31,7 @@ class DVSGesture(OfflineFirst, tonic.datasets.DVSGesture):
     )
     suffix = ".npy"
     spatial_dims = 2
+    placement = r"user[0-9]+_[^/]+/[0-9]+\.npy"  # userNN_<lighting>/<label>.npy
 
     @classmethod
     def split_path(cls, location: Path, train: bool) -> Path:

@@ -44,3 +44,54 @@ class CorruptRecordingError(ValueError):
     def __reduce__(self) -> tuple:
         """Rebuild from path and reason, so the error crosses worker processes intact."""
         return type(self), (self.path, self.reason)
+
+
+class DatasetLayoutError(CorruptRecordingError):
+    """An entry where the layout puts recordings is not one tonic would read (a folder named
+    like a recording, a broken or folder symlink, a file outside the layout).
+
+    A subclass of `CorruptRecordingError`, so callers that catch bad recordings catch it too:
+    without this check tonic skips such entries and the run silently trains on fewer files.
+    """
+
+
+class UnreadableDataError(PermissionError):
+    """A dataset folder or file exists but this user may not list or read it.
+
+    Why its own error: tonic's listing (`os.walk`) skips unreadable folders silently, so a
+    `chmod 000` class folder used to vanish from the data instead of stopping the run.
+    """
+
+    def __init__(self, path: Path | str, what: str = "") -> None:
+        self.path = Path(path)
+        self.what = what
+        super().__init__(
+            f"{self.path}: cannot be read by this user"
+            + (f" ({what})" if what else "")
+            + f". Its recordings would be missing from the run. Make it readable (e.g. "
+            f"`chmod -R a+rX {self.path}` and check the folders above it) or point data_root "
+            "/ ROUSER_DATA at a readable copy."
+        )
+
+    def __reduce__(self) -> tuple:
+        """Rebuild from path and detail, so the error crosses worker processes intact."""
+        return type(self), (self.path, self.what)
+
+
+class CacheNotWritableError(OSError):
+    """The binned cache cannot be written where it was asked to go (by default under the
+    data root, which may well be read-only: a shared dataset)."""
+
+    def __init__(self, folder: Path | str, reason: str) -> None:
+        self.folder = Path(folder)
+        self.reason = reason
+        super().__init__(
+            f"cannot write the binned cache {self.folder}: {reason}. The data root may stay "
+            "read-only: put the cache in a writable folder with make_loaders(..., "
+            "cache_dir=...) (`--cache-dir` on the command line) or the ROUSER_CACHE "
+            "environment variable."
+        )
+
+    def __reduce__(self) -> tuple:
+        """Rebuild from folder and reason (the OSError default would mangle the arguments)."""
+        return type(self), (self.folder, self.reason)

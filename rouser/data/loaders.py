@@ -8,6 +8,8 @@ batches from the cache.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import warnings
 from pathlib import Path
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from rouser.atomic import remove_stale_temporaries
 from rouser.config import DATASETS, REPO_ROOT, RunConfig, check_choice
 from rouser.data.binning import Binning, SpikeCollate, SpikeLoader
 from rouser.data.cache import BinnedCache, CachedSpikes, load_or_build
@@ -82,8 +85,37 @@ def _open_splits(
     return train, None
 
 
+def fingerprint(
+    sets: dict[str, CachedSpikes],
+    recordings: dict[str, Recordings],
+    class_counts: dict[str, list[int]],
+) -> dict[str, Any]:
+    """The identity of the data a run sees: recordings per split and class, and a digest.
+
+    The digest is sha256 over the sorted `[split, name, size]` of every recording in each
+    loader, where `name` is its path relative to the dataset folder (`Train/7/00030.bin`;
+    SHD: `shd_train.h5[row]`). Sizes and names, not contents: cheap for 70,000 files, and
+    any lost, added, moved or resized recording changes it; the data root does not.
+    """
+    entries = []
+    for split, subset in sets.items():
+        names, sizes = recordings[split].names, recordings[split].sizes()
+        entries += [[split, names[p], sizes[p]] for p in subset.positions.tolist()]
+    digest = hashlib.sha256(json.dumps(sorted(entries)).encode()).hexdigest()
+    return {
+        "recordings": {split: len(subset) for split, subset in sets.items()},
+        "class_counts": class_counts,
+        "sha256": digest,
+    }
+
+
 def _describe(
-    run: RunConfig, root: Path, location: Path, binning: Binning, sets: dict[str, CachedSpikes]
+    run: RunConfig,
+    root: Path,
+    location: Path,
+    binning: Binning,
+    sets: dict[str, CachedSpikes],
+    recordings: dict[str, Recordings],
 ) -> dict[str, Any]:
     """The JSON-able facts about the data that go into the run record."""
     holdout = sets["train"].cache is sets["test"].cache
@@ -96,6 +128,7 @@ def _describe(
             )
         return np.bincount(labels, minlength=run.n_classes).tolist()
 
+    counts = {split: class_counts(subset.labels) for split, subset in sets.items()}
     return {
         "dataset": run.dataset,
         "source": "synthetic" if run.synthetic else "real",
@@ -111,11 +144,12 @@ def _describe(
         "augment": bool(run.augment),
         "train_subset": run.train_subset,
         "test_subset": run.test_subset,
-        "train_class_counts": class_counts(sets["train"].labels),
-        "test_class_counts": class_counts(sets["test"].labels),
+        "train_class_counts": counts["train"],
+        "test_class_counts": counts["test"],
         "holdout": {"fraction": HOLDOUT_FRACTION, "seed": HOLDOUT_SEED} if holdout else None,
         "synthetic_seed": SYNTHETIC_SEED if run.synthetic else None,
         "cache": {split: str(cached.cache.folder) for split, cached in sets.items()},
+        "fingerprint": fingerprint(sets, recordings, counts),
     }
 
 
@@ -143,7 +177,12 @@ def make_loaders(
     `num_workers` > 0 bins (first use) and gathers samples in worker processes; batches are
     made dense on `device` in the calling process (pass the training device: on a GPU only
     sparse positions are transferred). Binned samples are cached under `cache_dir` (argument
-    > `$ROUSER_CACHE` > `<data root>/cache`).
+    > `$ROUSER_CACHE` > `<data root>/cache`); temporaries left there by killed processes are
+    removed first.
+
+    Every recording the layout holds is read, or an error names the one that cannot be
+    (`UnreadableDataError`, `DatasetLayoutError`). The description's `fingerprint` identifies
+    the recordings each loader serves (see `fingerprint`): equal fingerprints, same data.
     """
     check_choice("dataset", run.dataset, DATASETS)
     if run.augment and run.dataset not in AUGMENTED:
@@ -163,16 +202,20 @@ def make_loaders(
             run.dataset, root / "synthetic" / run.dataset, *sizes, progress=progress
         )
     train_reader, test_reader = _open_splits(reader_cls, save_to, download)
+    caches = resolve_cache_dir(root, cache_dir)
+    remove_stale_temporaries(caches)
+    recordings: dict[str, Recordings] = {}
 
     def cached(reader: OfflineFirst, limit: int | None, split: str) -> BinnedCache:
-        recordings = Recordings.first(reader, limit)
-        if not len(recordings):
+        recordings[split] = Recordings.first(reader, limit)
+        if not len(recordings[split]):
             raise CorruptRecordingError(
                 reader.expected_path(save_to, reader.train), "holds no recordings"
             )
         name = f"{run.dataset}-{source}-{split}"
-        caches = resolve_cache_dir(root, cache_dir)
-        return load_or_build(recordings, binning, caches, name, source, num_workers, progress)
+        return load_or_build(
+            recordings[split], binning, caches, name, source, num_workers, progress
+        )
 
     transform = ShiftRotate(binning.frame_shape, seed=run.seed) if run.augment else None
     train_cache = cached(train_reader, run.train_subset, "train")
@@ -180,6 +223,7 @@ def make_loaders(
         train_set = CachedSpikes(train_cache, transform=transform)
         test_set = CachedSpikes(cached(test_reader, run.test_subset, "test"))
     else:
+        recordings["test"] = recordings["train"]
         kept, held = _holdout(len(train_cache))
         train_set = CachedSpikes(train_cache, kept, transform)
         test_set = CachedSpikes(train_cache, held[: run.test_subset])
@@ -202,5 +246,6 @@ def make_loaders(
     )
     test_loader = SpikeLoader(test_set, shuffle=False, **common)
     location = Path(train_reader.location_on_system)
-    info = _describe(run, root, location, binning, {"train": train_set, "test": test_set})
+    sets = {"train": train_set, "test": test_set}
+    info = _describe(run, root, location, binning, sets, recordings)
     return train_loader, test_loader, info

@@ -36,6 +36,7 @@ class NMNIST(OfflineFirst, tonic.datasets.NMNIST):
     )
     suffix = ".bin"
     spatial_dims = 2
+    placement = r"[0-9]/[^/]+"  # <digit>/<id>.bin: tonic reads the label from the folder
 
     @classmethod
     def split_path(cls, location: Path, train: bool) -> Path:

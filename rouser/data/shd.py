@@ -34,6 +34,7 @@ class SHD(OfflineFirst, tonic.datasets.SHD):
     )
     suffix = ".h5"
     spatial_dims = 1
+    placement = None  # one HDF5 file per split
     allow_empty = True  # a quiet utterance may give a row without spikes
 
     def __init__(self, save_to: str | Path, train: bool = True, allow_download: bool = False):

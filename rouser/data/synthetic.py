@@ -24,8 +24,8 @@ import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
-from rouser.config import check_choice
 from rouser.atomic import atomic_file
+from rouser.config import check_choice
 
 SYNTHETIC_SEED = 0
 GENERATOR_VERSION = 1  # bump when a writer's output changes
