@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -31,10 +31,11 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from rouser import paths
 from rouser.atomic import atomic_write
-from rouser.config import REPO_ROOT, check_choice, profile_config
-from rouser.experiments import experiment_runs, missing_runs
-from rouser.records import default_runs_dir, load_records, record_path
+from rouser.config import check_choice, profile_config
+from rouser.records import load_records, record_path
+from rouser.results import RESULTS, result, result_runs
 
 PAPER_VALUES_PATH = Path(__file__).with_name("paper_values.yml")
 DONE_STATUSES = ("finished", "non-convergent")
@@ -686,8 +687,8 @@ def thresholds(records: pd.DataFrame, dataset: str = "nmnist", method: str = "ro
 
 
 def default_figures_dir(profile: str) -> Path:
-    """`<repo>/data/figures/<profile>/`: git-ignored, one folder per profile."""
-    return REPO_ROOT / "data" / "figures" / profile
+    """`data/results/<profile>/figures/`: git-ignored, one folder per profile."""
+    return paths.results_dir(profile) / "figures"
 
 
 def _savefig(figure: Figure, handle: IO[bytes], fmt: str) -> None:
@@ -719,7 +720,7 @@ def save(result: Figure | pd.DataFrame, name: str, figures_dir: str | os.PathLik
 
 
 @dataclass(frozen=True)
-class Result:
+class Rendered:
     """What `render` made: the figure or table (None when no run is there yet), and why not."""
 
     name: str
@@ -760,10 +761,12 @@ class Result:
     @property
     def command(self) -> str:
         """The workflow command that trains this profile's runs into `runs_dir`."""
-        command = f"snakemake --cores 2 --config profile={self.profile}"
-        if self.runs_dir is not None and self.runs_dir.resolve() != default_runs_dir().resolve():
+        command = f"snakemake runs --cores 2 --config profile={self.profile}"
+        if self.runs_dir is not None and (
+            self.runs_dir.resolve() != paths.runs_dir(self.profile).resolve()
+        ):
             command += f" runs_dir={self.runs_dir}"
-        return command + " runs"
+        return command
 
     def _ipython_display_(self) -> None:
         from IPython.display import SVG, Markdown, display
@@ -785,33 +788,14 @@ class Result:
             display(Markdown(self.provenance))
 
 
-@dataclass(frozen=True)
-class _Spec:
-    title: str
-    file: str
-    draw: Callable[[pd.DataFrame], Figure | pd.DataFrame]
-
-
-RESULTS = {
-    "table1": _Spec("Table I", "table1_accuracy", table1),
-    "fig2": _Spec("Fig. 2", "fig2_threshold_grid", fig2_threshold_grid),
-    "fig3": _Spec("Fig. 3", "fig3_weight_change", fig3_weight_change),
-    "fig4": _Spec("Fig. 4", "fig4_dead_neurons", fig4_dead_neurons),
-    "fig5": _Spec("Fig. 5", "fig5_spike_rates", fig5_spike_rates),
-    "fig6": _Spec("Fig. 6", "fig6_ablation", fig6_ablation),
-    "thresholds": _Spec("Thresholds", "thresholds", thresholds),
-}
-
-
 def experiment_records(
     name: str, profile: str, runs_dir: str | os.PathLike | None = None, config: dict | None = None
 ) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
-    """The records of experiment `name`'s finished runs, the ids without a record, and the
+    """The records of result `name`'s finished runs, the ids without a record, and the
     ids whose record is not finished (with their status)."""
-    check_choice("name", name, list(RESULTS))
-    runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
-    wanted = [run.run_id for run in experiment_runs(name, profile, config)]
-    missing = {run.run_id for run in missing_runs(name, profile, runs_dir, config)}
+    runs_dir = paths.runs_dir(profile, runs_dir)
+    wanted = [run.run_id for run in result_runs(name, profile, config)]
+    missing = [run_id for run_id in wanted if not record_path(run_id, runs_dir).is_file()]
     present = [run_id for run_id in wanted if run_id not in missing]
     records = (
         load_records([record_path(run_id, runs_dir) for run_id in present])
@@ -823,34 +807,34 @@ def experiment_records(
         status = records.groupby("run_id")["status"].first()
         unfinished = {run_id: s for run_id, s in status.items() if s not in DONE_STATUSES}
         records = records[~records["run_id"].isin(unfinished)].reset_index(drop=True)
-    return records, [run_id for run_id in wanted if run_id in missing], unfinished
+    return records, missing, unfinished
 
 
 def render(
     name: str,
-    profile: str = "smoke",
+    profile: str = paths.DEFAULT_PROFILE,
     runs_dir: str | os.PathLike | None = None,
     figures_dir: str | os.PathLike | None = None,
     config: dict | None = None,
-) -> Result:
-    """Draw one paper result from its runs' records, save it, and return it for display.
+) -> Rendered:
+    """Draw one result of the registry (`rouser.results`) from its runs' records, save it,
+    and return it for display.
 
-    `name` is "table1", "table2", "fig2".."fig6" or "thresholds". Missing or unfinished runs
-    are listed with the command that makes them; whatever is there is still drawn.
+    Missing or unfinished runs are listed with the command that makes them; whatever is
+    there is still drawn.
     """
-    check_choice("name", name, ["table2", *RESULTS])
+    entry = result(name)
     figures_dir = Path(figures_dir) if figures_dir is not None else default_figures_dir(profile)
-    if name == "table2":
-        output = table2(profile, config)
-        return Result(
-            name, profile, output, paths=save(output, "table2_hyperparameters", figures_dir)
-        )
-    runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    draw = globals()[entry.draw]
+    if not entry.experiments:
+        output = draw(profile, config)
+        return Rendered(name, profile, output, paths=save(output, name, figures_dir))
+    runs_dir = paths.runs_dir(profile, runs_dir)
     records, missing, unfinished = experiment_records(name, profile, runs_dir, config)
     if records.empty:
-        return Result(name, profile, None, runs_dir, missing, unfinished)
-    output = RESULTS[name].draw(records)
-    paths = save(output, RESULTS[name].file, figures_dir)
-    return Result(
-        name, profile, output, runs_dir, missing, unfinished, paths, runs_provenance(records)
+        return Rendered(name, profile, None, runs_dir, missing, unfinished)
+    output = draw(records)
+    paths_ = save(output, name, figures_dir)
+    return Rendered(
+        name, profile, output, runs_dir, missing, unfinished, paths_, runs_provenance(records)
     )
