@@ -61,7 +61,7 @@ def run_summary(record: dict) -> pd.DataFrame:
         "dataset": DATASET_LABELS[config["dataset"]],
         "method": METHOD_LABELS[config["method"]],
         "profile": config["profile"],
-        "data source": f"{data['source']} ({data['root']})",
+        "data source": data["source"],
         "train / test samples": f"{data['n_train']} / {data['n_test']} ({data['test_split']} split)",
         "architecture": "-".join(
             str(n)
