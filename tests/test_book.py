@@ -118,16 +118,18 @@ def test_book_shows_every_result_from_real_data(built_book: Path) -> None:
 
 
 def _documented_commands() -> list[str]:
-    """Every `snakemake` command line of the README, the book and the Snakefile header."""
+    """Every `snakemake` command of the README, the book and the Snakefile header: the lines
+    of code blocks and comments that start with it, and inline code spans."""
     sources = [REPO / "README.md", *BOOK.glob("*.md"), REPO / "workflow" / "Snakefile"]
     commands = []
     for source in sources:
         text = source.read_text().replace("\\\n", " ")
+        commands += re.findall(r"`(snakemake [^`]+)`", text)
         for line in text.splitlines():
-            line = line.lstrip("# ").split("  #")[0].strip().strip("`")
+            line = line.lstrip("# ").split("  #")[0].strip()
             if line.startswith("snakemake "):
                 commands.append(line)
-    return commands
+    return list(dict.fromkeys(commands))
 
 
 def _dry_run(command: str) -> subprocess.CompletedProcess:
