@@ -37,12 +37,12 @@ def _mean_sd(values: pd.Series) -> tuple[float, float]:
     return float(values.mean()), float(sd)
 
 
-def _text(values: pd.Series, unit: str = "%") -> str:
+def _text(values: pd.Series, unit: str = "%", digits: int = 1) -> str:
     """'92.3 ± 4.0% (3 seeds)' or '88.0% (1 seed)'."""
     mean, sd = _mean_sd(values)
     n = values.notna().sum()
-    spread = f" ± {sd:.1f}" if n > 1 else ""
-    return f"{mean:.1f}{spread}{unit} ({n} seed{'s' if n != 1 else ''})"
+    spread = f" ± {sd:.{digits}f}" if n > 1 else ""
+    return f"{mean:.{digits}f}{spread}{unit} ({n} seed{'s' if n != 1 else ''})"
 
 
 def verdict(ours: pd.Series, theirs: pd.Series, sign: int, resolution: float = 0.0) -> str:
@@ -162,7 +162,7 @@ def claims(records: pd.DataFrame, paper: dict | None = None) -> pd.DataFrame:
     add(
         "Fig. 3: Rouser's weights change earlier (normalised change at epoch 4)",
         f"Rouser {points['rouser'][4]}, baseline {points['baseline'][4]}",
-        f"Rouser {_text(early['rouser'], '')}, baseline {_text(early['baseline'], '')}",
+        f"Rouser {_text(early['rouser'], '', 2)}, baseline {_text(early['baseline'], '', 2)}",
         verdict(early["rouser"], early["baseline"], +1),
         "fig3_weight_change",
     )
