@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -37,21 +40,36 @@ COMMITTED = "cpu"  # the profile whose records are committed and shown
 
 def _toc_files() -> list[str]:
     toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
-    return [toc["root"], *(c["file"] for part in toc["parts"] for c in part["chapters"])]
+    return [toc["root"], *(c.get("file", "") for part in toc["parts"] for c in part["chapters"])]
 
 
 # ---------------------------------------------------------------------------- static book
 
 
-def test_toc_has_a_page_for_every_result() -> None:
-    files = _toc_files()
-    for name in RESULTS:
-        assert f"results/{name}" in files, name
-        page = BOOK / "results" / f"{name}.ipynb"
-        assert page.is_symlink() and page.resolve() == REPO / "notebooks" / f"{name}.ipynb"
-    for name in files:
-        assert any((BOOK / f"{name}{suffix}").is_file() for suffix in (".md", ".ipynb")), name
-    assert files[1] == "results/reproduce"  # the first page after the front page
+def test_result_pages_come_from_the_registry(tmp_path: Path) -> None:
+    """Adding a result is a registry entry, its draw function and its notebook: the book's
+    extension links a page for every entry and puts it in the toc, in registry order."""
+    sys.path.insert(0, str(BOOK / "_ext"))
+    try:
+        import results_toc
+    finally:
+        sys.path.remove(str(BOOK / "_ext"))
+    (tmp_path / "_toc.yml").write_text((BOOK / "_toc.yml").read_text())
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "gone.ipynb").symlink_to("../../notebooks/gone.ipynb")
+    app = SimpleNamespace(srcdir=str(tmp_path), doctreedir=str(tmp_path / "doctrees"))
+    config = SimpleNamespace(external_toc_path="_toc.yml")
+    results_toc.expand_results(app, config)
+    toc = yaml.safe_load(Path(config.external_toc_path).read_text())
+    files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    assert [f for f in files if f.startswith("results/")] == [f"results/{n}" for n in RESULTS]
+    assert files[0] == "results/reproduce"  # the first page after the front page
+    pages = sorted(path.name for path in (tmp_path / "results").iterdir())
+    assert pages == sorted(f"{name}.ipynb" for name in RESULTS)  # the stale link is gone
+    assert os.readlink(tmp_path / "results" / "table1.ipynb") == "../../notebooks/table1.ipynb"
+    for name in _toc_files():
+        if name and not name.startswith("results/"):
+            assert any((BOOK / f"{name}{suffix}").is_file() for suffix in (".md", ".ipynb")), name
 
 
 # ---------------------------------------------------------------------------- committed records
