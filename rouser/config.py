@@ -63,7 +63,8 @@ def profile_config(profile: str, config: dict | None = None) -> dict:
     return deep_merge(base, config["profiles"][profile]) | {"profile": profile}
 
 
-# What each run setting must be: (kind, lower bound, upper bound, bounds inclusive?).
+# What each run setting must be: (kind, lower bound, upper bound, what is allowed, in words);
+# `_OPEN_BELOW` / `_OPEN_ABOVE` name the bounds a value may not equal.
 # One table, checked before any data work, by the CLI, the notebooks and the Snakefile alike.
 INT, REAL, FLAG, SIZES, OPTIONAL_INT = "integer", "finite number", "true or false", "sizes", "opt"
 SETTINGS: dict[str, tuple[str, float | None, float | None, str]] = {
@@ -123,7 +124,9 @@ def check_setting(name: str, value: Any) -> Any:
     given = value
 
     def refuse() -> ValueError:
-        return ValueError(f"{name}={given!r} is not allowed: it must be {kind} {allowed}")
+        # "integer >= 1", "finite number > 0"; sizes and optional counts say it in `allowed`
+        described = f"{kind} {allowed}" if kind in (INT, REAL) else allowed
+        return ValueError(f"{name}={given!r} is not allowed: it must be {described}")
 
     if kind == FLAG:
         if not isinstance(value, bool):

@@ -193,7 +193,7 @@ def test_every_run_setting_has_a_rule() -> None:
         ("chance_margin", 1.0, r"chance_margin=1\.0 is not allowed.*\[0, 1\)"),
         ("current_decay", 1.01, r"current_decay=1\.01 is not allowed.*\[0, 1\]"),
         ("threshold", "1.25", r"threshold='1\.25' is not allowed"),
-        ("hidden", [], r"hidden=\[\] is not allowed: it must be sizes a non-empty list"),
+        ("hidden", [], r"hidden=\[\] is not allowed: it must be a non-empty list of integers >= 1"),
         ("hidden", [64, 0], r"hidden=\[64, 0\] is not allowed"),
         ("hidden", [64, 2.5], r"hidden=\[64, 2\.5\] is not allowed"),
         ("sensor_size", 34, r"sensor_size=34 is not allowed"),
