@@ -60,6 +60,13 @@ def _forward_numba(x, th, cd, vd, spikes, voltage):  # pragma: no cover - compil
                 state[b, n] = 0.0 if fire else v
 
 
+@numba.njit(cache=True, inline="always")
+def _decay_to_zero(state, numerator):  # pragma: no cover - compiled
+    """``fixed_point.shift_to_zero(state * numerator)`` for one integer state."""
+    decayed = state * numerator
+    return decayed >> 12 if decayed >= 0 else -((-decayed) >> 12)
+
+
 # lava-dl's integer arithmetic (rouser.fixed_point): states in units of 1/4096, decays as
 # 12-bit numerators, products shifted right with rounding toward zero, inputs truncated.
 @numba.njit(cache=True)
@@ -70,13 +77,9 @@ def _forward_fixed_numba(x, th, cd_num, vd_num, spikes, voltage):  # pragma: no 
     for t in range(steps):
         for b in range(batch):
             for n in range(neurons):
-                decayed = current[b, n] * cd_num
-                decayed = decayed >> 12 if decayed >= 0 else -((-decayed) >> 12)
-                c = decayed + np.int64(x[t, b, n] * 4096.0)
+                c = _decay_to_zero(current[b, n], cd_num) + np.int64(x[t, b, n] * 4096.0)
                 current[b, n] = c
-                decayed = state[b, n] * vd_num
-                decayed = decayed >> 12 if decayed >= 0 else -((-decayed) >> 12)
-                v = decayed + c
+                v = _decay_to_zero(state[b, n], vd_num) + c
                 voltage[t, b, n] = v / 4096.0
                 fire = v > th[n] * 4096.0
                 spikes[t, b, n] = fire

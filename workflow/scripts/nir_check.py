@@ -13,7 +13,7 @@ none is typed by hand. Steps, and why:
    recordings and on as many random inputs at the recordings' mean event rate, and count
    how many output spike values (step x sample x neuron) and predicted classes agree.
 
-    python workflow/scripts/nir_check.py --data-root /work/shared/data
+    python workflow/scripts/nir_check.py --data-root /path/to/data
 """
 
 from __future__ import annotations
