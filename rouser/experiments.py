@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import Any
 
@@ -118,21 +118,14 @@ def all_runs(profile: str, config: dict | None = None) -> list[RunConfig]:
 
 
 def missing_runs(
-    name: str,
-    profile: str,
-    runs_dir: str | os.PathLike | None = None,
-    config: dict | None = None,
+    runs: Iterable[RunConfig], runs_dir: str | os.PathLike | None = None
 ) -> list[RunConfig]:
-    """The runs of experiment `name` in `profile` that have no record in `runs_dir` yet.
+    """The `runs` that have no record in `runs_dir` (default: each run's profile folder) yet.
 
     A record that exists but is not finished ("running", "failed") is not missing: it is
     reported by whoever reads it, with its status, because rerunning will not fix a failure.
     """
-    return [
-        run
-        for run in experiment_runs(name, profile, config)
-        if not record_path(run, runs_dir).is_file()
-    ]
+    return [run for run in runs if not record_path(run, runs_dir).is_file()]
 
 
 def notebook_parameters(run: RunConfig, config: dict | None = None) -> dict[str, Any]:

@@ -205,9 +205,9 @@ def test_shared_runs_are_trained_once(config: dict) -> None:
 
 def test_missing_runs_are_those_without_a_record(tmp_path, config: dict) -> None:
     runs = experiment_runs("fig6", "smoke", config)
-    assert missing_runs("fig6", "smoke", tmp_path, config) == runs
+    assert missing_runs(runs, tmp_path) == runs
     (tmp_path / f"{runs[0].run_id}.json").write_text(json.dumps({"schema": 1}))
-    assert missing_runs("fig6", "smoke", tmp_path, config) == runs[1:]
+    assert missing_runs(runs, tmp_path) == runs[1:]
 
 
 @pytest.mark.parametrize("profile", PROFILES)

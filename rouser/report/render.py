@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 
 from rouser import paths
 from rouser.atomic import atomic_write
+from rouser.experiments import missing_runs
 from rouser.records import load_records, record_path
 from rouser.report import claims, figures, tables
 from rouser.report.plotting import runs_provenance
@@ -185,8 +186,9 @@ def experiment_records(
     """The records of result `name`'s finished runs, the ids without a record, and the
     ids whose record is not finished (with their status)."""
     runs_dir = paths.runs_dir(profile, runs_dir)
-    wanted = [run.run_id for run in result_runs(name, profile, config)]
-    missing = [run_id for run_id in wanted if not record_path(run_id, runs_dir).is_file()]
+    runs = result_runs(name, profile, config)
+    wanted = [run.run_id for run in runs]
+    missing = [run.run_id for run in missing_runs(runs, runs_dir)]
     present = [run_id for run_id in wanted if run_id not in missing]
     records = (
         load_records([record_path(run_id, runs_dir) for run_id in present])
