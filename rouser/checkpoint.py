@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from rouser.atomic import atomic_write
 from rouser.config import RunConfig
+from rouser.data.loaders import Loader
 
-Loaders = tuple[DataLoader, DataLoader, dict]
+Loaders = tuple[Loader, Loader, dict]
 # What must match for a checkpoint to continue on this data; paths may move (data root, cache).
 DATA_IDENTITY = ("dataset", "source", "n_train", "n_test", "test_split", "time_bins", "bin_us")
 # What torch.load raises for a file that is not a whole checkpoint (truncated zip: a

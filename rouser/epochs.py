@@ -17,24 +17,24 @@ import math
 import time
 
 import torch
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from rouser.checkpoint import Loaders
 from rouser.config import RunConfig
+from rouser.data.loaders import Loader
 from rouser.loss import predict, spike_rate_loss
 from rouser.metrics import ActivityMeter, threshold_stats, weight_change
 from rouser.network import SpikingMLP
 
 
-def _batches(loader: DataLoader, desc: str, progress: bool) -> tqdm:
+def _batches(loader: Loader, desc: str, progress: bool) -> tqdm:
     return tqdm(loader, desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
 
 
 def train_epoch(
     model: SpikingMLP,
     optimizer: torch.optim.Optimizer,
-    loader: DataLoader,
+    loader: Loader,
     run: RunConfig,
     device: torch.device,
     epoch: int,
@@ -76,7 +76,7 @@ def train_epoch(
 @torch.no_grad()
 def evaluate(
     model: SpikingMLP,
-    loader: DataLoader,
+    loader: Loader,
     run: RunConfig,
     device: torch.device,
     meter: ActivityMeter | None = None,

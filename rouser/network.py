@@ -2,8 +2,10 @@ r"""Dense spiking blocks and the paper's fully connected networks (Table I).
 
 A block is SLAYER's split of synapse and neuron: one `nn.Linear` applied to all time steps
 at once (a single [T*B, in] x [in, out] matrix product), then the `CubaLIF` recurrence.
-The first block reads raw event bins, ~99% zeros: on the CPU it multiplies only the
-non-zeros (`rouser.sparse_input`), on a GPU the dense product is already fast.
+The first block reads raw event bins, ~99% zeros. Given an `EventBatch` (what the
+`rouser.data` loaders serve) it sums the weight columns of the inputs that spiked, on any
+device, and no dense input exists; given a dense CPU tensor it multiplies only the non-zeros
+(`rouser.sparse_input`).
 
 Three options reproduce parts of lava-dl's NMNIST tutorial network, the code base the paper
 was built on, so that their effect can be measured (the book's fidelity study); all are off
@@ -28,8 +30,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from rouser.events import EventBatch
 from rouser.neuron import CubaLIF
-from rouser.sparse_input import sparse_input_linear
+from rouser.sparse_input import event_linear, sparse_input_linear
 
 
 class DenseBlock(nn.Module):
@@ -42,8 +45,9 @@ class DenseBlock(nn.Module):
     and it stayed silent (measured on NMNIST-1k: 9% test accuracy, chance, after 10 epochs,
     against 51% after one epoch with this init).
 
-    `sparse_input=True` lets a CPU input that needs no gradient (event data) go through the
-    non-zeros-only product; the result is the same up to float summation order.
+    An `EventBatch` input always goes through the events-only product. `sparse_input=True`
+    lets a dense CPU input that needs no gradient (event data) go through the non-zeros-only
+    product too; the result is the same up to float summation order.
     `delay_shift`, `weight_norm` and `dropout` are lava-dl's options (module docstring).
     """
 
@@ -70,9 +74,11 @@ class DenseBlock(nn.Module):
         self.delay_shift = delay_shift
         self.dropout = dropout
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Spikes [T, B, in] -> spikes [T, B, out]."""
-        if self.sparse_input and x.device.type == "cpu" and not x.requires_grad:
+    def forward(self, x: torch.Tensor | EventBatch) -> torch.Tensor:
+        """Spikes [T, B, in] (a tensor or an `EventBatch`) -> spikes [T, B, out]."""
+        if isinstance(x, EventBatch):
+            spikes = self.neuron(event_linear(x, self.synapse.weight))
+        elif self.sparse_input and x.device.type == "cpu" and not x.requires_grad:
             spikes = self.neuron(sparse_input_linear(x, self.synapse.weight))
         else:
             spikes = self.neuron(self.synapse(x))
@@ -119,14 +125,16 @@ class SpikingMLP(nn.Module):
             for index, (n_in, n_out) in enumerate(itertools.pairwise(self.sizes))
         )
 
-    def forward_layers(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def forward_layers(self, x: torch.Tensor | EventBatch) -> list[torch.Tensor]:
         """Spikes of every block, input excluded, each [T, B, size]."""
-        if x.dim() < 3:
+        if len(x.shape) < 3:
             raise ValueError(f"SpikingMLP expects input [T, B, ...], got shape {list(x.shape)}")
-        x = x.reshape(x.shape[0], x.shape[1], -1)
-        if x.shape[-1] != self.sizes[0]:
+        if not isinstance(x, EventBatch):
+            x = x.reshape(x.shape[0], x.shape[1], -1)
+        features = math.prod(x.shape[2:])
+        if features != self.sizes[0]:
             raise ValueError(
-                f"SpikingMLP expects {self.sizes[0]} input features per step, got {x.shape[-1]}"
+                f"SpikingMLP expects {self.sizes[0]} input features per step, got {features}"
             )
         layers = []
         for block in self.blocks:
@@ -134,7 +142,7 @@ class SpikingMLP(nn.Module):
             layers.append(x)
         return layers
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor | EventBatch) -> torch.Tensor:
         """Output spikes [T, B, n_classes]."""
         return self.forward_layers(x)[-1]
 

@@ -18,15 +18,27 @@ and weights :math:`W` ``[J, C]``, both passes visit :math:`\mathcal{N}` only:
         \frac{\partial L}{\partial y_{rj}}
 
 The input never needs a gradient (it is data), so only the weight gradient is computed.
-torch's own sparse conversions (``to_sparse_csr``, ``nonzero``) cost more than the dense
-product here (151 ms for the NMNIST batch), which is why the scan is written out.
+
+The input arrives in one of two forms. An `EventBatch` (what `rouser.data` loaders serve)
+already is the list of non-zeros: its compressed rows are a `searchsorted` away
+(`event_linear`), and no dense tensor exists at any point. A dense tensor is scanned once
+(`sparse_input_linear`); torch's own conversions (``to_sparse_csr``, ``nonzero``) cost
+more than the dense product here (151 ms for the NMNIST batch), which is why that scan is
+written out. The products themselves run in numba on the CPU (bit-identical to the dense
+scan's path, so records trained before events existed retrain identically) and in torch's
+sparse CSR product (cuSPARSE) on a GPU.
 """
 
 from __future__ import annotations
 
+import warnings
+from typing import NamedTuple
+
 import numba
 import numpy as np
 import torch
+
+from rouser.events import EventBatch
 
 
 @numba.njit(cache=True)
@@ -38,7 +50,7 @@ def _compress_rows(x):  # pragma: no cover - compiled
         for c in range(features):
             count += x[r, c] != 0
     pointers = np.empty(rows + 1, np.int64)
-    columns = np.empty(count, np.int32)
+    columns = np.empty(count, np.int64)
     values = np.empty(count, x.dtype)
     k = 0
     for r in range(rows):
@@ -75,32 +87,126 @@ def _sparse_transpose_times_dense(
                 grad_w_t[c, j] += v * grad_out[r, j]
 
 
-class SparseInputLinearFunction(torch.autograd.Function):
-    """``y = x @ W.T`` for a mostly-zero CPU input ``x`` that needs no gradient."""
+class Csr(NamedTuple):
+    """A `[n_rows, n_columns]` input in compressed rows: row `r`'s non-zeros are
+    `columns[pointers[r]:pointers[r + 1]]` with `values` there. All torch tensors."""
+
+    pointers: torch.Tensor  # int64 [n_rows + 1]
+    columns: torch.Tensor  # int64 [nnz], ascending within a row
+    values: torch.Tensor  # [nnz], the weight's dtype
+    n_columns: int
+
+    @property
+    def n_rows(self) -> int:
+        """Rows of the input (T * B for a batch)."""
+        return self.pointers.numel() - 1
+
+
+class _NumbaCsrLinear(torch.autograd.Function):
+    """``x @ W.T`` for a CPU input in `Csr` form, by the numba scans above."""
 
     @staticmethod
-    def forward(ctx, x, weight):  # type: ignore[override]
-        """Compresses ``x`` once, multiplies its non-zeros, keeps them for backward."""
-        pointers, columns, values = _compress_rows(x.detach().contiguous().numpy())
+    def forward(ctx, weight, csr):  # type: ignore[override]
+        """Sums the weight rows each input row's non-zeros select."""
         weight_t = weight.detach().t().contiguous()
-        out = torch.zeros(x.shape[0], weight.shape[0], dtype=x.dtype)
-        _sparse_times_dense(pointers, columns, values, weight_t.numpy(), out.numpy())
-        ctx.csr = (pointers, columns, values)
-        ctx.in_features = x.shape[1]
+        out = torch.zeros(csr.n_rows, weight.shape[0], dtype=weight.dtype)
+        arrays = (csr.pointers.numpy(), csr.columns.numpy(), csr.values.numpy())
+        _sparse_times_dense(*arrays, weight_t.numpy(), out.numpy())
+        ctx.arrays, ctx.n_columns = arrays, csr.n_columns
         return out
 
     @staticmethod
     def backward(ctx, grad_out):  # type: ignore[override]
-        """The weight gradient over the kept non-zeros; ``x`` gets none (it is data)."""
+        """The weight gradient over the kept non-zeros; the input gets none (it is data)."""
         grad_out = grad_out.contiguous()
-        grad_w_t = torch.zeros(ctx.in_features, grad_out.shape[1], dtype=grad_out.dtype)
-        _sparse_transpose_times_dense(*ctx.csr, grad_out.numpy(), grad_w_t.numpy())
-        return None, grad_w_t.t()
+        grad_w_t = torch.zeros(ctx.n_columns, grad_out.shape[1], dtype=grad_out.dtype)
+        _sparse_transpose_times_dense(*ctx.arrays, grad_out.numpy(), grad_w_t.numpy())
+        return grad_w_t.t(), None
+
+
+class _TorchCsrLinear(torch.autograd.Function):
+    """``x @ W.T`` for an input in `Csr` form on any device, by torch's sparse CSR product
+    (cuSPARSE on a GPU). The weight gradient multiplies the transposed input, rebuilt in
+    compressed rows too, so neither pass scatters with atomics."""
+
+    @staticmethod
+    def forward(ctx, weight, csr):  # type: ignore[override]
+        """One sparse x dense product."""
+        ctx.csr = csr
+        return _sparse_matrix(csr) @ weight.detach().t()
+
+    @staticmethod
+    def backward(ctx, grad_out):  # type: ignore[override]
+        """``dL/dW = (x.T @ dL/dy).T`` with ``x.T`` in compressed rows."""
+        csr = ctx.csr
+        lengths = csr.pointers.diff()
+        rows = torch.repeat_interleave(torch.arange(csr.n_rows, device=lengths.device), lengths)
+        order = torch.argsort(csr.columns * csr.n_rows + rows)
+        counts = torch.bincount(csr.columns, minlength=csr.n_columns)
+        transposed = Csr(
+            torch.cat((counts.new_zeros(1), counts.cumsum(0))),
+            rows[order],
+            csr.values[order],
+            csr.n_rows,
+        )
+        return (_sparse_matrix(transposed) @ grad_out.contiguous()).t(), None
+
+
+def _sparse_matrix(csr: Csr) -> torch.Tensor:
+    """`csr` as a torch sparse CSR tensor (the beta-status warning is expected and muted)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(
+            csr.pointers,
+            csr.columns,
+            csr.values,
+            (csr.n_rows, csr.n_columns),
+            check_invariants=False,  # built here from sorted positions: valid by construction
+        )
+
+
+def csr_linear(csr: Csr, weight: torch.Tensor, kernel: str = "auto") -> torch.Tensor:
+    """``x @ weight.T`` ``[n_rows, out]`` for an input `csr`: numba on the CPU, torch's sparse
+    product elsewhere (`kernel` "numba" or "torch" forces one; tests compare them)."""
+    if kernel == "auto":
+        kernel = "numba" if weight.device.type == "cpu" else "torch"
+    if kernel not in ("numba", "torch"):
+        raise ValueError(f"kernel={kernel!r} must be 'auto', 'numba' or 'torch'")
+    if kernel == "numba" and weight.device.type != "cpu":
+        raise ValueError(f"kernel='numba' needs CPU tensors, got the weight on {weight.device}")
+    function = _NumbaCsrLinear if kernel == "numba" else _TorchCsrLinear
+    return function.apply(weight, csr)
+
+
+def event_csr(events: EventBatch, dtype: torch.dtype) -> Csr:
+    """The batch as the `[T * B, F]` 0/1 matrix in compressed rows (no dense tensor)."""
+    rows, columns = events.rows_and_columns()
+    n_rows = events.time_bins * events.batch_size
+    pointers = torch.searchsorted(rows, torch.arange(n_rows + 1, device=rows.device))
+    values = torch.ones(events.n_events, dtype=dtype, device=rows.device)
+    return Csr(pointers, columns, values, events.n_features)
+
+
+def event_linear(events: EventBatch, weight: torch.Tensor, kernel: str = "auto") -> torch.Tensor:
+    """The first layer's synaptic current ``[T, B, out]`` of an `EventBatch`: per step and
+    sample, the sum of the weight columns of the inputs that spiked."""
+    if events.n_features != weight.shape[1]:
+        raise ValueError(
+            f"the weight takes {weight.shape[1]} inputs, the events have {events.n_features}"
+        )
+    if events.device != weight.device:
+        raise ValueError(f"events on {events.device}, weight on {weight.device}: move one")
+    out = csr_linear(event_csr(events, weight.dtype), weight, kernel)
+    return out.view(events.time_bins, events.batch_size, weight.shape[0])
 
 
 def sparse_input_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """``x @ weight.T`` over the non-zeros of ``x`` ``[..., in]``; CPU, and ``x`` needs no gradient."""
+    """``x @ weight.T`` over the non-zeros of a dense ``x`` ``[..., in]``; CPU, and ``x``
+    needs no gradient. (An `EventBatch` skips the scan: `event_linear`.)"""
     if x.device.type != "cpu" or x.requires_grad:
         raise ValueError("sparse_input_linear needs a CPU input that requires no gradient")
-    flat = x.reshape(-1, x.shape[-1])
-    return SparseInputLinearFunction.apply(flat, weight).reshape(*x.shape[:-1], weight.shape[0])
+    flat = x.detach().reshape(-1, x.shape[-1]).contiguous()
+    pointers, columns, values = _compress_rows(flat.numpy())
+    csr = Csr(*(torch.from_numpy(array) for array in (pointers, columns, values)), x.shape[-1])
+    out = csr_linear(csr, weight, "numba")
+    return out.reshape(*x.shape[:-1], weight.shape[0])

@@ -18,6 +18,7 @@ from rouser.data.cache import BinnedCache
 from rouser.data.nmnist import ShiftRotate
 from rouser.data.readers import Recordings, open_split
 from rouser.data.synthetic import dvs_events, nmnist_events, shd_spikes
+from rouser.events import EventBatch
 
 DATASETS = ("nmnist", "dvs128", "shd")
 
@@ -105,11 +106,14 @@ def test_synthetic_data_is_seeded_and_grows_as_a_superset(tmp_path):
 def test_smoke_loaders_give_time_first_binary_batches(dataset, synthetic_root):
     run = smoke(dataset)
     train, test, info = loaders(dataset, synthetic_root)
-    spikes, labels = next(iter(train))
+    events, labels = next(iter(train))
     frame = tuple(binning_for(run).frame_shape)
-    assert spikes.shape == (run.time_bins, run.batch_size, *frame)
-    assert spikes.dtype == torch.float32 and labels.dtype == torch.int64
-    assert set(spikes.unique().tolist()) == {0.0, 1.0}
+    assert isinstance(events, EventBatch)
+    assert events.shape == (run.time_bins, run.batch_size, *frame)
+    assert labels.dtype == torch.int64 and events.index.dtype == torch.int64
+    assert bool((events.index.diff() > 0).all()) and events.n_events > 0  # sorted, unique
+    spikes = events.dense()
+    assert spikes.dtype == torch.float32 and set(spikes.unique().tolist()) == {0.0, 1.0}
     assert int(np.prod(frame)) == int(np.prod(run.sensor_size))
     assert info["source"] == "synthetic" and info["test_split"] == "test"
     assert (info["n_train"], info["n_test"]) == (64, 32)
@@ -125,7 +129,7 @@ def test_synthetic_classes_are_separable(dataset, synthetic_root):
     train, test, _ = loaders(dataset, synthetic_root, augment=False)
 
     def counts(loader):
-        xs, ys = zip(*((x.sum(0).flatten(1), y) for x, y in loader), strict=True)
+        xs, ys = zip(*((x.dense().sum(0).flatten(1), y) for x, y in loader), strict=True)
         return torch.cat(xs), torch.cat(ys)
 
     x_train, y_train = counts(train)
@@ -199,7 +203,7 @@ def test_augmentation_only_on_train_and_after_the_cache(synthetic_root):
     np.testing.assert_array_equal(cache.sample(0).index, before.index)  # cache untouched
     assert any(not np.array_equal(a.index, before.index) for a in augmented)
     first = next(iter(test))[0]
-    assert torch.equal(first, next(iter(test))[0])
+    assert torch.equal(first.index, next(iter(test))[0].index)
 
 
 def test_shift_rotate_moves_pixels_rigidly_and_keeps_time():
@@ -245,14 +249,16 @@ def test_worker_processes_give_the_same_batches(synthetic_root):
     _, test, _ = loaders("shd", synthetic_root)
     _, test_workers, _ = make_loaders(smoke("shd"), synthetic_root, num_workers=1, progress=False)
     for (x, y), (xw, yw) in zip(test, test_workers, strict=True):
-        assert torch.equal(x, xw) and torch.equal(y, yw)
+        assert torch.equal(x.index, xw.index) and x.shape == xw.shape and torch.equal(y, yw)
 
 
-def test_batches_are_assembled_on_the_requested_device():
-    """Only sparse positions go to the device ("meta" stands in for a GPU here)."""
-    collate = SpikeCollate(3, (1, 4), "meta")
-    spikes, labels = collate([(SparseSample(np.array([0, 5]), np.array([1, 1])), 2)])
-    assert spikes.device.type == labels.device.type == "meta"
-    assert spikes.shape == (3, 1, 1, 4) and labels.dtype == torch.int64
-    cpu, _ = SpikeCollate(3, (1, 4))([(SparseSample(np.array([0, 5]), np.array([1, 1])), 2)])
-    assert cpu[0, 0, 0].tolist() == [1, 0, 0, 0] and cpu[1, 0, 0].tolist() == [0, 1, 0, 0]
+def test_batches_place_each_samples_spikes_time_first():
+    """Sample b's spike at (t, f) lands at batch position (t, b, f); repeats are one spike."""
+    first = SparseSample(np.array([0, 5]), np.array([1, 1]))  # t=0 f=0, t=1 f=1
+    second = SparseSample(np.array([3, 4]), np.array([2, 1]))  # t=0 f=3, t=1 f=0
+    events, labels = SpikeCollate(3, (1, 4))([(first, 2), (second, 7)])
+    dense = events.dense()
+    assert dense.shape == (3, 2, 1, 4) and labels.tolist() == [2, 7]
+    assert dense[0, :, 0].tolist() == [[1, 0, 0, 0], [0, 0, 0, 1]]
+    assert dense[1, :, 0].tolist() == [[0, 1, 0, 0], [1, 0, 0, 0]]
+    assert dense[2].sum() == 0 and events.n_events == 4

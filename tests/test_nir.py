@@ -74,9 +74,9 @@ def real_spikes(shared_data, tmp_path_factory) -> torch.Tensor:
         _, test, _ = make_loaders(
             run, shared_data, cache_dir=tmp_path_factory.mktemp("cache"), progress=False
         )
-    spikes, _ = next(iter(test))
-    assert spikes.shape == (300, 10, 2, 34, 34)
-    return spikes
+    events, _ = next(iter(test))
+    assert events.shape == (300, 10, 2, 34, 34)
+    return events.dense()
 
 
 def test_module_docstring_example_runs():

@@ -15,6 +15,7 @@ from toy_task import CLASSES, DATASET, toy_loaders, toy_settings
 import rouser.epochs as epochs_module
 import rouser.train as train_module
 from rouser.config import resolve_run
+from rouser.data import make_loaders
 from rouser.epochs import check_finite
 from rouser.records import checkpoint_path, numerics, read_record, record_path, write_record
 from rouser.train import TIMING_KEYS, check_reusable, main, resolve_device, train
@@ -132,14 +133,22 @@ def test_resume_after_interruption_gives_identical_history(tmp_path, monkeypatch
     assert resumed["history"][1]["epoch_seconds"] == broken["history"][1]["epoch_seconds"]
 
 
-def test_augmented_nmnist_resume_through_make_loaders(tmp_path, monkeypatch, synthetic_root):
-    """NMNIST's shift/rotation draws from its own generator: the checkpoint must carry it."""
+@pytest.mark.parametrize("resident", [False, True])
+def test_augmented_nmnist_resume_through_make_loaders(
+    tmp_path, monkeypatch, synthetic_root, resident
+):
+    """NMNIST's shift/rotation draws from its own generator: the checkpoint must carry it,
+    for the worker loaders and for the device-resident ones (here on the CPU)."""
     run = resolve_run(
         "nmnist", "rouser", "smoke", epochs=3, train_subset=16, test_subset=8, hidden=[8],
         time_bins=20, batch_size=8,
     )  # fmt: skip
     assert run.augment
-    full = train(run, tmp_path / "full", synthetic_root, "cpu", progress=False)
+
+    def fresh_loaders():  # what a new process builds
+        return make_loaders(run, synthetic_root, resident=resident, progress=False)
+
+    full = train(run, tmp_path / "full", device="cpu", loaders=fresh_loaders(), progress=False)
     real_save = train_module.save_checkpoint
     saves = []
 
@@ -151,9 +160,9 @@ def test_augmented_nmnist_resume_through_make_loaders(tmp_path, monkeypatch, syn
 
     monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        train(run, tmp_path / "cut", synthetic_root, "cpu", progress=False)
+        train(run, tmp_path / "cut", device="cpu", loaders=fresh_loaders(), progress=False)
     monkeypatch.setattr(train_module, "save_checkpoint", real_save)
-    resumed = train(run, tmp_path / "cut", synthetic_root, "cpu", progress=False)
+    resumed = train(run, tmp_path / "cut", device="cpu", loaders=fresh_loaders(), progress=False)
     assert untimed(resumed["history"]) == untimed(full["history"])
 
 

@@ -1,9 +1,10 @@
-"""Events -> time-first spike tensors: binning with tonic, a sparse sample, and batch collation.
+"""Events -> time-first spike batches: binning with tonic, a sparse sample, and batch collation.
 
-Why sparse in between: an N-MNIST sample is 300 bins x 2,312 pixels, of which ~0.5% hold an
-event. Binned samples are cached and passed around as (flat position, event count) pairs and
-only become dense float 0/1 tensors when a batch is assembled, directly in `[T, B, ...]`
-order, so no per-sample dense tensor is ever stacked and transposed.
+Why sparse throughout: an N-MNIST sample is 300 bins x 2,312 pixels, of which ~0.5% hold an
+event. Binned samples are cached and passed around as (flat position, event count) pairs,
+and a batch is the positions of its spikes in `[T, B, ...]` order (`rouser.events.EventBatch`),
+which the network's first layer reads directly: no dense input tensor is built to train or
+evaluate (`EventBatch.dense()` makes one for peers and plots).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import numpy as np
 import torch
 from tonic.transforms import Downsample, ToFrame
 from torch.utils.data import DataLoader, Dataset
+
+from rouser.events import EventBatch
 
 
 class SparseSample(NamedTuple):
@@ -106,56 +109,60 @@ class Binning:
 
 def to_dense(sample: SparseSample, binning: Binning) -> torch.Tensor:
     """One sample as a float 0/1 tensor `[T, *frame_shape]` (for plots and inspection)."""
-    return SpikeCollate(binning.time_bins, binning.frame_shape)([(sample, 0)])[0][:, 0]
+    events, _ = SpikeCollate(binning.time_bins, binning.frame_shape)([(sample, 0)])
+    return events.dense()[:, 0]
+
+
+def batch_positions(
+    index: torch.Tensor, sample: torch.Tensor, n_batch: int, n_features: int
+) -> torch.Tensor:
+    """Positions `t * F + f` within each sample -> positions in the `[T, B, F]` batch.
+
+    `sample` is each position's sample number b in the batch (a tensor like `index`).
+    """
+    step, feature = index // n_features, index % n_features
+    return step * (n_batch * n_features) + sample * n_features + feature
 
 
 @dataclasses.dataclass(frozen=True)
 class SpikeCollate:
-    """A list of (SparseSample, label) -> (spikes [T, B, ...], labels [B]) on `device`.
+    """A list of (SparseSample, label) -> (`EventBatch` [T, B, ...], labels [B]) on `device`.
 
-    Spikes are float32 0/1 (a position with several events is one spike, as lava-dl's NMNIST
-    input); labels int64. On a GPU only the sparse positions cross the bus: an N-MNIST batch
-    (300 x 32 x 2,312 floats, 89 MB) is never built on the host.
+    A position with several events is one spike, as lava-dl's NMNIST input; labels are
+    int64. Only the positions are made and moved: on a GPU they are sorted there.
     """
 
     time_bins: int
     frame_shape: tuple[int, ...]
     device: str = "cpu"
 
-    def __call__(self, batch: list[tuple[SparseSample, int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Scatter every sample's positions straight into one time-first batch tensor."""
+    def __call__(self, batch: list[tuple[SparseSample, int]]) -> tuple[EventBatch, torch.Tensor]:
+        """Concatenate every sample's positions, placed in one time-first batch."""
         device = torch.device(self.device)
         n_batch = len(batch)
         n_features = math.prod(self.frame_shape)
-        positions = []
-        for b, (sample, _) in enumerate(batch):
-            index = torch.from_numpy(np.asarray(sample.index, dtype=np.int64))
-            step, feature = index // n_features, index % n_features
-            positions.append(step * (n_batch * n_features) + b * n_features + feature)
-        size = self.time_bins * n_batch * n_features
-        if device.type == "cpu":
-            # np.zeros gets pages the OS zeroes lazily (calloc): half the time of torch.zeros
-            # for an N-MNIST batch (measured 50 vs 99 ms, including one read of the batch).
-            spikes = torch.from_numpy(np.zeros(size, np.float32))
-        else:
-            spikes = torch.zeros(size, dtype=torch.float32, device=device)
-        spikes[torch.cat(positions).to(device)] = 1.0
+        index = torch.from_numpy(
+            np.concatenate([np.asarray(sample.index, dtype=np.int64) for sample, _ in batch])
+        )
+        lengths = torch.tensor([len(sample.index) for sample, _ in batch])
+        sample = torch.repeat_interleave(torch.arange(n_batch), lengths)
+        positions = batch_positions(index, sample, n_batch, n_features).to(device)
+        shape = (self.time_bins, n_batch, *self.frame_shape)
         labels = torch.tensor([int(label) for _, label in batch], dtype=torch.int64, device=device)
-        return spikes.view(self.time_bins, n_batch, *self.frame_shape), labels
+        return EventBatch.from_positions(positions, shape), labels
 
 
 class SpikeLoader(DataLoader):
     """A DataLoader whose workers only gather (and augment) sparse samples; each batch is
-    made dense in the consuming process, on `densify.device`.
+    collated in the consuming process, on `collate.device`.
 
-    Why not collate in the workers: a dense N-MNIST batch is 89 MB, and a worker must copy it
-    into shared memory (measured ~150 ms per batch here) before the trainer sees it, while the
-    sparse samples are ~1 MB; and a CUDA tensor cannot be made in a worker at all.
+    Why not collate in the workers: a CUDA tensor cannot be made in a worker, and the
+    samples are what crosses the process boundary anyway (~1 MB per N-MNIST batch).
     """
 
-    def __init__(self, dataset: Dataset, densify: SpikeCollate, **kwargs: Any) -> None:
+    def __init__(self, dataset: Dataset, collate: SpikeCollate, **kwargs: Any) -> None:
         super().__init__(dataset, collate_fn=list, **kwargs)
-        self.densify = densify
+        self.collate = collate
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        return map(self.densify, super().__iter__())
+    def __iter__(self) -> Iterator[tuple[EventBatch, torch.Tensor]]:
+        return map(self.collate, super().__iter__())

@@ -1,4 +1,4 @@
-"""`make_loaders`: a run's train and test DataLoaders, and the facts about its data.
+"""`make_loaders`: a run's train and test loaders, and the facts about its data.
 
 The one entry point the training code and the notebooks use. It finds the data (argument >
 `ROUSER_DATA` > `<repo>/data`), writes synthetic data first when the run asks for it, reads
@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from rouser.atomic import remove_stale_temporaries
 from rouser import paths
@@ -28,6 +27,7 @@ from rouser.data.dvs128 import DVSGesture
 from rouser.data.errors import CorruptRecordingError
 from rouser.data.nmnist import NMNIST, ShiftRotate
 from rouser.data.readers import OfflineFirst, Recordings, open_split
+from rouser.data.resident import ResidentSpikeLoader, ResidentSpikes
 from rouser.data.shd import SHD
 from rouser.data.synthetic import SYNTHETIC_SEED, ensure_synthetic
 
@@ -36,6 +36,8 @@ AUGMENTED = ("nmnist",)  # lava-dl's shift/rotation; the paper augments no other
 HOLDOUT_FRACTION = 0.1
 # Fixed, not the run's seed: every run (method, seed, threshold) is scored on the same samples.
 HOLDOUT_SEED = 0
+# What `make_loaders` returns for each split.
+Loader = SpikeLoader | ResidentSpikeLoader
 # Synthetic sizes when a profile takes the whole dataset (train_subset/test_subset null).
 SYNTHETIC_DEFAULT_SIZES = (512, 128)
 
@@ -153,12 +155,14 @@ def make_loaders(
     num_workers: int = 0,
     device: str | torch.device = "cpu",
     progress: bool = True,
-) -> tuple[DataLoader, DataLoader, dict[str, Any]]:
+    resident: bool | None = None,
+) -> tuple[Loader, Loader, dict[str, Any]]:
     """Train and test loaders of `run`'s dataset, and a JSON-able description of the data.
 
-    Batches are `(spikes, labels)`: float32 0/1 `[run.time_bins, B, *frame_shape]` and int64
-    `[B]`. The train loader shuffles with a generator seeded by `run.seed` and applies
-    N-MNIST's augmentation when `run.augment`; the test loader keeps sample order.
+    Batches are `(spikes, labels)`: an `EventBatch` of shape `[run.time_bins, B, *frame_shape]`
+    (the spikes' positions; `.dense()` gives the float 0/1 tensor) and int64 `[B]`. The train
+    loader shuffles with a generator seeded by `run.seed` and applies N-MNIST's augmentation
+    when `run.augment`; the test loader keeps sample order.
 
     A dataset without a test split (like the 1,000 real N-MNIST training recordings) loads
     without any download: a seeded 10% of the training recordings becomes the test set, with a
@@ -166,8 +170,10 @@ def make_loaders(
     when `download` and its training split is not on disk.
 
     `num_workers` > 0 bins (first use) and gathers samples in worker processes; batches are
-    made dense on `device` in the calling process (pass the training device: on a GPU only
-    sparse positions are transferred). Binned samples are cached under `cache_dir` (argument
+    collated on `device` in the calling process (pass the training device). `resident`
+    (default: when `device` is a GPU) instead moves each split's binned positions to
+    `device` once and assembles every batch there (`rouser.data.resident`), with its own
+    seeded order and augmentation draws. Binned samples are cached under `cache_dir` (argument
     > `$ROUSER_CACHE` > `<data root>/cache`); temporaries left there by killed processes are
     removed first.
 
@@ -226,17 +232,29 @@ def make_loaders(
             stacklevel=2,
         )
 
+    location = Path(train_reader.location_on_system)
+    sets = {"train": train_set, "test": test_set}
+    info = _describe(run, root, location, binning, sets, recordings)
+    order = torch.Generator().manual_seed(run.seed)
+    if torch.device(device).type != "cpu" if resident is None else resident:
+        held = {
+            split: ResidentSpikes(
+                subset, binning.time_bins, binning.frame_shape, torch.device(device),
+                subset.transform,
+            )
+            for split, subset in sets.items()
+        }  # fmt: skip
+        return (
+            ResidentSpikeLoader(held["train"], run.batch_size, shuffle=True, generator=order),
+            ResidentSpikeLoader(held["test"], run.batch_size, shuffle=False),
+            info,
+        )
     common = {
-        "densify": SpikeCollate(binning.time_bins, binning.frame_shape, str(device)),
+        "collate": SpikeCollate(binning.time_bins, binning.frame_shape, str(device)),
         "batch_size": run.batch_size,
         "num_workers": num_workers,
         "persistent_workers": num_workers > 0,
     }
-    train_loader = SpikeLoader(
-        train_set, shuffle=True, generator=torch.Generator().manual_seed(run.seed), **common
-    )
+    train_loader = SpikeLoader(train_set, shuffle=True, generator=order, **common)
     test_loader = SpikeLoader(test_set, shuffle=False, **common)
-    location = Path(train_reader.location_on_system)
-    sets = {"train": train_set, "test": test_set}
-    info = _describe(run, root, location, binning, sets, recordings)
     return train_loader, test_loader, info

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import tonic
+import torch
 from torch.utils.data import get_worker_info
 
 from rouser.data.binning import SparseSample
@@ -110,20 +111,43 @@ class ShiftRotate:
 
     def __call__(self, sample: SparseSample) -> SparseSample:
         """A shifted and rotated copy of `sample` (same time bins and polarities)."""
-        polarities, height, width = self.frame_shape
-        plane = height * width
-        n_features = polarities * plane
         rng = self.generator()
         dx, dy = rng.integers(-self.max_shift, self.max_shift + 1, size=2)
         angle = math.radians(rng.uniform(-self.max_degrees, self.max_degrees))
-        index = sample.index.astype(np.int64)
-        step, feature = np.divmod(index, n_features)
-        polarity, pixel = np.divmod(feature, plane)
-        y, x = np.divmod(pixel, width)
-        cx, cy = (width - 1) / 2, (height - 1) / 2
-        cos, sin = math.cos(angle), math.sin(angle)
-        new_x = np.rint(cos * (x - cx) - sin * (y - cy) + cx + dx).astype(np.int64)
-        new_y = np.rint(sin * (x - cx) + cos * (y - cy) + cy + dy).astype(np.int64)
-        keep = (new_x >= 0) & (new_x < width) & (new_y >= 0) & (new_y < height)
-        moved = step * n_features + polarity * plane + new_y * width + new_x
-        return SparseSample(moved[keep].astype(sample.index.dtype), sample.count[keep])
+        moved, keep = shift_rotate(
+            torch.from_numpy(sample.index.astype(np.int64)),
+            self.frame_shape,
+            *(torch.tensor(float(value), dtype=torch.float64) for value in (dx, dy)),
+            *(torch.tensor(value, dtype=torch.float64) for value in (math.cos(angle), math.sin(angle))),
+        )
+        keep = keep.numpy()
+        return SparseSample(moved.numpy()[keep].astype(sample.index.dtype), sample.count[keep])
+
+
+def shift_rotate(
+    index: torch.Tensor,
+    frame_shape: tuple[int, int, int],
+    dx: torch.Tensor,
+    dy: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(moved positions, kept) for positions `t * F + (p * H + y) * W + x` of one sample or many.
+
+    Each pixel is rotated about the sensor centre by the angle of (`cos`, `sin`), shifted by
+    (`dx`, `dy`) pixels and rounded to the nearest pixel (half to even); `kept` is False where
+    it left the sensor. The parameters are float64 tensors of one value, or one per position
+    (a batch of samples, each with its own draw): `ShiftRotate` on the CPU and the
+    device-resident loader share this one map.
+    """
+    polarities, height, width = frame_shape
+    plane = height * width
+    step, feature = index // (polarities * plane), index % (polarities * plane)
+    polarity, pixel = feature // plane, feature % plane
+    y, x = (pixel // width).to(torch.float64), (pixel % width).to(torch.float64)
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    new_x = torch.round(cos * (x - cx) - sin * (y - cy) + cx + dx).to(torch.int64)
+    new_y = torch.round(sin * (x - cx) + cos * (y - cy) + cy + dy).to(torch.int64)
+    kept = (new_x >= 0) & (new_x < width) & (new_y >= 0) & (new_y < height)
+    moved = step * (polarities * plane) + polarity * plane + new_y * width + new_x
+    return moved, kept

@@ -66,8 +66,8 @@ def trained(
 
 
 def real_inputs(test_loader: torch.utils.data.DataLoader) -> Iterator[torch.Tensor]:
-    for spikes, _ in test_loader:
-        yield spikes
+    for events, _ in test_loader:
+        yield events.dense()  # the peers take dense tensors
 
 
 def random_inputs(like: torch.utils.data.DataLoader, rate: float) -> Iterator[torch.Tensor]:
