@@ -66,6 +66,10 @@ RESULTS: dict[str, Result] = {
         ),
         Result("fig6_ablation", "Fig. 6: ablation", "fig6_ablation", ("fig6",), (), "fig6"),
         Result(
+            "paper_epoch", "One paper epoch of steps (new)", "paper_epoch", ("paper_epoch",),
+            ("nmnist",), None,
+        ),
+        Result(
             "thresholds", "Learned thresholds (new)", "thresholds", ("table1",), ("nmnist",), None
         ),
         Result(

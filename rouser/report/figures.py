@@ -341,6 +341,61 @@ def fig6_ablation(records: pd.DataFrame, paper: dict | None = None) -> Figure:
     return finish(figure, f"Fig. 6: ablation, threshold learning on vs off, {datasets}", records)
 
 
+def paper_epoch(
+    records: pd.DataFrame, dataset: str = "nmnist", paper: dict | None = None
+) -> Figure:
+    """Test accuracy and dead neurons over as many optimizer steps as one paper epoch.
+
+    The x axis counts paper epochs: epochs x training recordings / the full training set's.
+    Mean over seeds with a +-sd band. The paper's reference points are the only ones it gives
+    inside one epoch: Fig. 4's dead neurons at epoch 0 (open markers at 0), and the first
+    point of Fig. 6a's curves (≈85% for both arms, Table II's neuron), which can only come
+    after training, drawn at one paper epoch.
+    """
+    require(records, "One paper epoch")
+    reference = paper or load_paper_values()
+    rows = only_dataset(records, dataset, "One paper epoch").copy()
+    full = reference["datasets"][dataset]["train"]
+    rows["paper_epochs"] = rows["epoch"] * rows["data.n_train"] / full
+    layers = layer_names(rows, "dead_neurons")
+    methods = method_order(rows["config.method"].unique())
+    figure, axes = new_figure(1 + len(layers))
+    fig4 = reference["fig4"] if dataset == reference["fig4"]["dataset"] else None
+    fig6a = reference["fig6"]["settings"]["a"] if dataset == reference["fig6"]["dataset"] else None
+    for method in methods:
+        group = rows[rows["config.method"] == method]
+        color, label = METHOD_COLORS[method], METHOD_LABELS[method]
+        for ax, column in zip(
+            axes, ["test_accuracy", *(f"dead_neurons.{layer}" for layer in layers)], strict=True
+        ):
+            stats = seed_stats(group, ["paper_epochs"], column)
+            band(ax, stats.index.to_numpy(), stats, color, f"ours: {label}")
+        lr_th = float(group["config.lr_th"].iloc[0])
+        if fig6a is not None and lr_th in fig6a["start"]:
+            axes[0].plot(
+                [1.0], [fig6a["start"][lr_th]], ls="none", marker="o", mfc="white", color=color,
+                label=f"paper (≈, Fig. 6a first point): {label}",
+            )  # fmt: skip
+        for ax, layer in zip(axes[1:], layers, strict=True):
+            values = fig4["dead_neurons"].get(method, {}).get(layer) if fig4 else None
+            if values:
+                ax.plot(
+                    [0.0], [values[fig4["epochs"].index(0)]], ls="none", marker="s", mfc="white",
+                    color=color, label=f"paper (≈, Fig. 4 epoch 0): {label}",
+                )  # fmt: skip
+    axes[0].set(ylabel="test accuracy (%)", title="test accuracy", ylim=(0, 100))
+    for ax, layer in zip(axes[1:], layers, strict=True):
+        ax.set(ylabel="dead neurons (%)", title=f"dead neurons, {layer_label(layer, layers)}")
+        ax.set_ylim(0, 100)
+    for ax in axes:
+        ax.set_xlabel(f"paper epochs (1 = {full:,} training samples)")
+    return finish(
+        figure,
+        f"One paper epoch of optimizer steps, {dataset_label(dataset, records)}",
+        records,
+    )
+
+
 def thresholds(records: pd.DataFrame, dataset: str = "nmnist", method: str = "rouser") -> Figure:
     """The learned thresholds' distribution per layer over training (not in the paper).
 
