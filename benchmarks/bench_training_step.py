@@ -3,8 +3,9 @@
 Peers, measured in the same process and interleaved round by round so that machine load
 hits all of them alike:
 
-* `rouser`: `rouser.network.build_network` with learnable thresholds (the fused neuron and,
-  on the CPU, the sparse first layer);
+* `rouser-events`: `rouser.network.build_network` with learnable thresholds, fed an
+  `EventBatch` as the loaders serve it (the fused neuron, the events-only first layer);
+* `rouser`: the same network fed the dense batch, whose non-zeros its first layer scans for;
 * `rouser-dense`: the same with the first layer's dense product, to isolate the sparse gain;
 * `snntorch`: snntorch 1.0.0 `Synaptic` neurons (same decays, per-neuron learnable
   threshold, reset to zero) with `nn.Linear`, stepped over time the usual snntorch way;
@@ -30,6 +31,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from rouser.events import EventBatch
 from rouser.loss import spike_rate_loss
 from rouser.network import build_network
 from rouser.optim import make_optimizer
@@ -87,9 +89,11 @@ def make_step(
 ) -> Callable[[], None]:
     """A closure doing one optimizer step of the named implementation."""
     torch.manual_seed(0)
+    if name == "rouser-events":  # what a loader hands over: the batch's spike positions
+        x = EventBatch.from_positions(x.reshape(-1).nonzero()[:, 0], tuple(x.shape))
     if name.startswith("rouser"):
         model: nn.Module = build_network((sizes[0],), sizes[1:-1], sizes[-1])
-        model.blocks[0].sparse_input = name == "rouser"
+        model.blocks[0].sparse_input = name != "rouser-dense"
         optimizer = make_optimizer(model, 1e-3, 1e-3)
     else:
         model = SnnTorchNet(sizes) if name == "snntorch" else MatmulFloor(sizes)
@@ -167,17 +171,19 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    names = ["rouser", "rouser-dense", "floor"] + ([] if args.no_snntorch else ["snntorch"])
+    names = ["rouser-events", "rouser", "rouser-dense", "floor"] + (
+        [] if args.no_snntorch else ["snntorch"]
+    )
     sizes = NETWORKS[args.network][0]
     print(f"{args.network} network {sizes}, one training step, {args.threads} threads, {device}")
-    header = f"{'T':>4} {'B':>4} {'impl':>12} {'ms/step':>9} {'samples/s':>10} {'saved MB':>9}"
+    header = f"{'T':>4} {'B':>4} {'impl':>13} {'ms/step':>9} {'samples/s':>10} {'saved MB':>9}"
     print(header + "   ratios")
     for steps in args.steps:
         for batch in args.batches:
             result = bench(args.network, steps, batch, device, args.rounds, names)
             for name in names:
                 r = result[name]
-                line = f"{steps:>4} {batch:>4} {name:>12} {r['ms']:>9.1f} {r['samples_per_s']:>10.0f} {r['saved_mb']:>9.1f}"
+                line = f"{steps:>4} {batch:>4} {name:>13} {r['ms']:>9.1f} {r['samples_per_s']:>10.0f} {r['saved_mb']:>9.1f}"
                 if name.startswith("rouser"):
                     line += f"   time / floor = {r['ms'] / result['floor']['ms']:.2f}x"
                     if "snntorch" in result:

@@ -3,7 +3,10 @@
 One command, under 5 minutes on one GPU, measuring in the same process (interleaved round
 by round, so that clock and load changes hit every implementation alike):
 
-* `triton`: rouser with ``backend="triton"`` (one fused launch per layer and pass);
+* `triton`: rouser with ``backend="triton"`` (one fused launch per layer and pass), fed an
+  `EventBatch` as the loaders serve it (the first layer: torch's sparse CSR product);
+* `triton-dense`: the same fed the dense batch (the first layer: a dense cuBLAS product),
+  to tell whether the events-only first layer pays on this GPU;
 * `torch`: rouser with ``backend="torch"`` (~5 launches per time step and layer forward,
   one [T, T] GEMM backward): what a GPU ran before the Triton kernels;
 * `snntorch`: snntorch ``Synaptic`` neurons stepped over time (when snntorch is installed);
@@ -13,8 +16,8 @@ by round, so that clock and load changes hit every implementation alike):
 for the paper's networks (``_config.yml`` ``datasets``: NMNIST 2312-500-500-10 at T = 300,
 DVS128 32768-64-11 at T = 150, SHD 700-200-200-20 at T = 100; batch 32, Adam, spike-rate
 loss, random event inputs at each dataset's density), then one synthetic NMNIST-size epoch
-(60,000 samples) end to end with ``backend="auto"``: batches drawn on the device, forward,
-backward, Adam, accuracy. Prints ms/step, samples/s, peak memory
+(60,000 samples) end to end with ``backend="auto"``: event batches drawn on the device,
+forward, backward, Adam, accuracy. Prints ms/step, samples/s, peak memory
 (``torch.cuda.max_memory_allocated`` of one step; on the CPU the bytes autograd saves) and
 each implementation's ratios to the floor and to the triton backend. Before each table it
 checks the compiled Triton kernels against the torch loop on the same weights and batch
@@ -43,6 +46,7 @@ from torch import nn
 
 from rouser.config import load_config
 from rouser.dynamics import triton_unavailable
+from rouser.events import EventBatch
 from rouser.loss import predict, spike_rate_loss
 from rouser.network import build_network
 from rouser.optim import make_optimizer
@@ -72,7 +76,7 @@ def networks(quick: bool) -> dict[str, tuple[tuple[int, ...], int]]:
 
 def implementations(device: torch.device) -> list[str]:
     """The implementations that can run here, fastest expected first."""
-    names = [] if triton_unavailable() else ["triton"]
+    names = [] if triton_unavailable() else ["triton", "triton-dense"]
     names += ["numba"] if device.type == "cpu" else []
     names += ["torch"]
     try:
@@ -87,19 +91,26 @@ def implementations(device: torch.device) -> list[str]:
 def make_model(name: str, sizes: tuple[int, ...]) -> tuple[nn.Module, torch.optim.Optimizer]:
     """The named implementation of the network and its Adam optimizer, seeded alike."""
     torch.manual_seed(0)
-    if name in ("triton", "numba", "torch", "auto"):
-        model: nn.Module = build_network((sizes[0],), sizes[1:-1], sizes[-1], backend=name)
+    if name in ("triton", "triton-dense", "numba", "torch", "auto"):
+        backend = name.removesuffix("-dense")
+        model: nn.Module = build_network((sizes[0],), sizes[1:-1], sizes[-1], backend=backend)
         return model, make_optimizer(model, 1e-3, 1e-3)
     model = SnnTorchNet(sizes) if name == "snntorch" else MatmulFloor(sizes)
     return model, torch.optim.Adam(model.parameters(), 1e-3)
 
 
 def make_step(
-    name: str, sizes: tuple[int, ...], x: torch.Tensor, labels: torch.Tensor
+    name: str, sizes: tuple[int, ...], batch: EventBatch, labels: torch.Tensor
 ) -> Callable[[], torch.Tensor]:
-    """A closure doing one optimizer step; returns the output spikes (or currents)."""
+    """A closure doing one optimizer step; returns the output spikes (or currents).
+
+    rouser's backends take the events as its loaders serve them; the peers and
+    `triton-dense` take the dense batch, made once outside the step (as their loaders would).
+    """
     model, optimizer = make_model(name, sizes)
-    model.to(x.device)
+    model.to(batch.device)
+    events_input = name in ("triton", "numba", "torch", "auto")
+    x = batch if events_input else batch.dense().flatten(2)
 
     def step() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
@@ -111,7 +122,7 @@ def make_step(
     return step
 
 
-def agreement(sizes: tuple[int, ...], x: torch.Tensor, labels: torch.Tensor) -> str:
+def agreement(sizes: tuple[int, ...], x: EventBatch, labels: torch.Tensor) -> str:
     """Triton against the torch loop on the same weights and batch: the GPU check the CPU
     tests cannot make (compiled kernels, not the interpreter)."""
     runs = []
@@ -143,9 +154,11 @@ def peak_mb(step: Callable[[], torch.Tensor], device: torch.device) -> float:
     return torch.cuda.max_memory_allocated(device) / 2**20
 
 
-def events(steps: int, batch: int, inputs: int, density: float, device: torch.device):
-    """A random dense event batch [T, B, inputs] of 0/1 floats, drawn on the device."""
-    return (torch.rand(steps, batch, inputs, device=device) < density).float()
+def events(steps: int, batch: int, inputs: int, density: float, device: torch.device) -> EventBatch:
+    """A random event batch [T, B, inputs], each bin spiking with `density`, drawn on the
+    device."""
+    spiking = torch.rand(steps * batch * inputs, device=device) < density
+    return EventBatch.from_positions(spiking.nonzero()[:, 0], (steps, batch, inputs))
 
 
 def bench_network(
@@ -226,9 +239,11 @@ def main() -> None:
             labels = torch.randint(0, sizes[-1], (batch,), device=device)
             results["networks"][network]["agreement"] = check = agreement(sizes, x, labels)
             print(check)
-        print(f"{'impl':>9} {'ms/step':>9} {'samples/s':>10} {'peak MB':>9} {'/ floor':>8}  ratios")
+        print(
+            f"{'impl':>12} {'ms/step':>9} {'samples/s':>10} {'peak MB':>9} {'/ floor':>8}  ratios"
+        )
         for impl, r in result.items():
-            line = f"{impl:>9} {r['ms']:>9.2f} {r['samples_per_s']:>10.0f} {r['peak_mb']:>9.2f}"
+            line = f"{impl:>12} {r['ms']:>9.2f} {r['samples_per_s']:>10.0f} {r['peak_mb']:>9.2f}"
             line += f" {r['ms'] / result['floor']['ms']:>7.2f}x"
             if "triton" in result and impl not in ("triton", "floor"):
                 line += f"  triton speed-up {r['ms'] / result['triton']['ms']:.2f}x"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
 import torch
 
 
@@ -85,6 +86,12 @@ class EventBatch:
 
     def dense(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """The batch as a 0/1 tensor `[T, B, *frame_shape]` (for peers, plots, inspection)."""
-        flat = torch.zeros(math.prod(self.shape), dtype=dtype, device=self.device)
+        size = math.prod(self.shape)
+        if self.device.type == "cpu" and dtype == torch.float32:
+            # np.zeros gets pages the OS zeroes lazily (calloc): half the time of torch.zeros
+            # for an N-MNIST batch (measured 50 vs 99 ms, including one read of the batch).
+            flat = torch.from_numpy(np.zeros(size, np.float32))
+        else:
+            flat = torch.zeros(size, dtype=dtype, device=self.device)
         flat[self.index] = 1
         return flat.view(self.shape)
