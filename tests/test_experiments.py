@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from rouser.config import deep_merge, load_config, profile_config
+from rouser.data.loaders import HOLDOUT_FRACTION
 from rouser.experiments import (
     NOTEBOOK_OPTIONS,
     NOTEBOOK_PARAMETERS,
@@ -21,6 +22,7 @@ from rouser.experiments import (
     run_from_parameters,
     run_labels,
 )
+from rouser.report.style import load_paper_values
 from rouser.train import build_model
 
 PROFILES = tuple(load_config()["profiles"])
@@ -41,12 +43,24 @@ def seeds_of(name: str, profile: str, config: dict) -> list[int]:
 
 
 def test_experiment_names_are_the_config_files(config: dict) -> None:
-    assert experiment_names(config) == ["table1", "fig2", "fig6", "fidelity"]
+    assert experiment_names(config) == [
+        "table1", "fig2", "fig6", "fidelity", "paper_epoch", "paper_epoch_6b"
+    ]  # fmt: skip
     extra = deep_merge(
         config, {"experiments": {"mine": {"datasets": ["shd"], "methods": ["rouser"]}}}
     )
     assert experiment_names(extra)[-1] == "mine"
     assert [run.dataset for run in experiment_runs("mine", "smoke", extra)] == ["shd"]
+
+
+def test_paper_epoch_runs_as_many_samples_as_one_paper_epoch(config: dict) -> None:
+    """The cpu profile's epochs x its training recordings ~ the full N-MNIST training set."""
+    full = load_paper_values()["datasets"]["nmnist"]["train"]
+    for name in ("paper_epoch", "paper_epoch_6b"):
+        for run in experiment_runs(name, "cpu", config):
+            trained = run.train_subset - round(HOLDOUT_FRACTION * run.train_subset)
+            assert abs(run.epochs * trained - full) <= trained / 2
+        assert {run.epochs for run in experiment_runs(name, "paper", config)} == {1}
 
 
 @pytest.mark.parametrize("profile", PROFILES)

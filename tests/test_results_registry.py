@@ -85,7 +85,9 @@ def test_result_runs_filter_datasets_and_deduplicate(profile: str) -> None:
     assert set(ids) == {run.run_id for run in wanted if run.dataset == "nmnist"}
     reproduce = {run.run_id for run in result_runs("reproduce", profile)}
     assert reproduce == {
-        run.run_id for name in ("table1", "fig2", "fig6") for run in experiment_runs(name, profile)
+        run.run_id
+        for name in ("table1", "fig2", "fig6", "paper_epoch", "paper_epoch_6b")
+        for run in experiment_runs(name, profile)
     }
 
 

@@ -347,10 +347,11 @@ def paper_epoch(
     """Test accuracy and dead neurons over as many optimizer steps as one paper epoch.
 
     The x axis counts paper epochs: epochs x training recordings / the full training set's.
-    Mean over seeds with a +-sd band. The paper's reference points are the only ones it gives
-    inside one epoch: Fig. 4's dead neurons at epoch 0 (open markers at 0), and the first
-    point of Fig. 6a's curves (≈85% for both arms, Table II's neuron), which can only come
-    after training, drawn at one paper epoch.
+    One series per method and neuron setting (Th_init, tau, s, lr_Th), mean over seeds with a
+    +-sd band. The paper's reference points are the only ones it gives inside one epoch:
+    Fig. 4's dead neurons at epoch 0 (open squares at 0), and the first point of Fig. 6's
+    curves for a matching setting (≈85% for both arms of 6a, chance for 6b without
+    learning), which can only come after training, drawn at one paper epoch.
     """
     require(records, "One paper epoch")
     reference = paper or load_paper_values()
@@ -358,35 +359,57 @@ def paper_epoch(
     full = reference["datasets"][dataset]["train"]
     rows["paper_epochs"] = rows["epoch"] * rows["data.n_train"] / full
     layers = layer_names(rows, "dead_neurons")
-    methods = method_order(rows["config.method"].unique())
-    figure, axes = new_figure(1 + len(layers))
+    columns = ["test_accuracy", *(f"dead_neurons.{layer}" for layer in layers)]
+    setting = ["config.threshold", "config.tau", "config.scale", "config.lr_th"]
+    figure, axes = new_figure(len(columns))
     fig4 = reference["fig4"] if dataset == reference["fig4"]["dataset"] else None
-    fig6a = reference["fig6"]["settings"]["a"] if dataset == reference["fig6"]["dataset"] else None
-    for method in methods:
+    fig6 = reference["fig6"]["settings"] if dataset == reference["fig6"]["dataset"] else {}
+    th_init = next(
+        row["value"] for row in reference["table2"]["rows"] if row["symbol"] == "Th_init"
+    )
+    for method in method_order(rows["config.method"].unique()):
+        color = METHOD_COLORS[method]
         group = rows[rows["config.method"] == method]
-        color, label = METHOD_COLORS[method], METHOD_LABELS[method]
-        for ax, column in zip(
-            axes, ["test_accuracy", *(f"dead_neurons.{layer}" for layer in layers)], strict=True
-        ):
-            stats = seed_stats(group, ["paper_epochs"], column)
-            band(ax, stats.index.to_numpy(), stats, color, f"ours: {label}")
-        lr_th = float(group["config.lr_th"].iloc[0])
-        if fig6a is not None and lr_th in fig6a["start"]:
-            axes[0].plot(
-                [1.0], [fig6a["start"][lr_th]], ls="none", marker="o", mfc="white", color=color,
-                label=f"paper (≈, Fig. 6a first point): {label}",
+        series = sorted(group[setting].drop_duplicates().itertuples(index=False, name=None))
+        for number, (threshold, tau, scale, lr_th) in enumerate(sorted(series, reverse=True)):
+            runs = group[
+                np.isclose(group[setting].to_numpy(float), (threshold, tau, scale, lr_th)).all(
+                    axis=1
+                )
+            ]
+            label = METHOD_LABELS[method]
+            if len(series) > 1 or threshold != th_init:
+                label += f", {_setting_label(threshold, tau, scale)}, lr_Th {lr_th:g}"
+            style = {"ls": "-" if number == 0 else "--"}
+            for ax, column in zip(axes, columns, strict=True):
+                stats = seed_stats(runs, ["paper_epochs"], column)
+                band(ax, stats.index.to_numpy(), stats, color, f"ours: {label}", **style)
+            arm = 0.0 if method == "baseline" else lr_th
+            match = next(
+                (
+                    s for s in fig6.values()
+                    if np.allclose([s["threshold"], s["tau"], s["scale"]], [threshold, tau, scale])
+                ),
+                None,
             )  # fmt: skip
-        for ax, layer in zip(axes[1:], layers, strict=True):
-            values = fig4["dead_neurons"].get(method, {}).get(layer) if fig4 else None
-            if values:
-                ax.plot(
-                    [0.0], [values[fig4["epochs"].index(0)]], ls="none", marker="s", mfc="white",
-                    color=color, label=f"paper (≈, Fig. 4 epoch 0): {label}",
+            if match is not None and arm in match["start"]:
+                axes[0].plot(
+                    [1.0], [match["start"][arm]], ls="none", marker="o", mfc="white", color=color,
+                    label=f"paper (≈, Fig. 6 first point): {label}",
                 )  # fmt: skip
+            if fig4 is None or threshold != th_init:
+                continue
+            for ax, layer in zip(axes[1:], layers, strict=True):
+                values = fig4["dead_neurons"].get(method, {}).get(layer)
+                if values:
+                    ax.plot(
+                        [0.0], [values[fig4["epochs"].index(0)]], ls="none", marker="s",
+                        mfc="white", color=color, label=f"paper (≈, Fig. 4 epoch 0): {label}",
+                    )  # fmt: skip
     axes[0].set(ylabel="test accuracy (%)", title="test accuracy", ylim=(0, 100))
     for ax, layer in zip(axes[1:], layers, strict=True):
-        ax.set(ylabel="dead neurons (%)", title=f"dead neurons, {layer_label(layer, layers)}")
-        ax.set_ylim(0, 100)
+        title = f"dead neurons, hidden {layer.replace('layer', 'layer ')}"
+        ax.set(ylabel="dead neurons (%)", title=title, ylim=(0, 100))
     for ax in axes:
         ax.set_xlabel(f"paper epochs (1 = {full:,} training samples)")
     return finish(
