@@ -96,7 +96,12 @@ SETTINGS: dict[str, tuple[str, float | None, float | None, str]] = {
     "fixed_point": (FLAG, None, None, "true or false"),
     "delay_shift": (FLAG, None, None, "true or false"),
     "weight_norm": (FLAG, None, None, "true or false"),
+    "quantize_weights": (FLAG, None, None, "true or false"),
 }
+# Settings added after records were committed, with the value that reproduces the runs made
+# before they existed. At that value a setting is left out of `RunConfig.to_dict` (and so of
+# `run_id`): every earlier run keeps its identity and its record stays current.
+LATER_SETTINGS: dict[str, Any] = {"quantize_weights": False}
 # Bounds that exclude their end point (everything else includes it).
 _OPEN_BELOW = {"tau", "scale", "latency_target"}
 _OPEN_ABOVE = {"dropout", "chance_margin"}
@@ -196,6 +201,7 @@ class RunConfig:
     synthetic: bool
     latency_target: float
     chance_margin: float
+    quantize_weights: bool = False  # LATER_SETTINGS: a default keeps old records readable
 
     @property
     def learn_threshold(self) -> bool:
@@ -203,8 +209,14 @@ class RunConfig:
         return self.method == "rouser"
 
     def to_dict(self) -> dict:
-        """Plain JSON-able dict (tuples become lists)."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        """Plain JSON-able dict (tuples become lists), without `LATER_SETTINGS` at their
+        earlier behaviour's value."""
+        values = json.loads(json.dumps(dataclasses.asdict(self)))
+        return {
+            name: value
+            for name, value in values.items()
+            if name not in LATER_SETTINGS or value != LATER_SETTINGS[name]
+        }
 
     @property
     def run_id(self) -> str:

@@ -39,6 +39,7 @@ NOTEBOOK_PARAMETERS = (
     "delay_shift",
     "weight_norm",
     "dropout",
+    "quantize_weights",
 )
 NOTEBOOK_OPTIONS = ("data_root", "runs_dir", "device", "cache_dir", "export_nir")
 # Names IPython itself puts in a notebook's namespace.

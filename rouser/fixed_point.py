@@ -32,6 +32,9 @@ import torch
 
 STATE_BITS = 12
 STATE_SCALE = 1 << STATE_BITS  # lava-dl's s_scale = w_scale (1 << 6) * (1 << 6)
+WEIGHT_SCALE = 1 << 6  # lava-dl's w_scale: a CUBA neuron's default `scale`
+# lava-dl's 8-bit weights: even integers in [-256, 254] over w_scale, i.e. steps of 1/32
+WEIGHT_STEP, WEIGHT_RANGE = 2 / WEIGHT_SCALE, (-256 / WEIGHT_SCALE, 254 / WEIGHT_SCALE)
 
 
 def decay_numerator(kept: float) -> int:
@@ -57,6 +60,20 @@ def shift_to_zero(value: torch.Tensor) -> torch.Tensor:
     """``sign(a) * (|a| >> 12)`` of an integer tensor: lava-dl's ``right_shift_to_zero``."""
     magnitude = value.abs() >> STATE_BITS
     return torch.where(value < 0, -magnitude, magnitude)
+
+
+def quantize_weight(weight: torch.Tensor) -> torch.Tensor:
+    """The weight a lava-dl CUBA block multiplies with: rounded to `WEIGHT_STEP` (half to
+    even), then clipped to `WEIGHT_RANGE`, as its ``neuron.quantize_8bit`` pre-hook does.
+
+    The rounding passes gradients straight through and the clipping stops them outside the
+    range, as lava-dl's ``quantize`` (identity backward) followed by ``clamp`` does:
+
+    >>> quantize_weight(torch.tensor([0.0156, 0.0157, -0.05, 5.0])).tolist()
+    [0.0, 0.03125, -0.0625, 3.96875]
+    """
+    rounded = torch.round(weight / WEIGHT_STEP) * WEIGHT_STEP
+    return (weight + (rounded - weight).detach()).clamp(*WEIGHT_RANGE)
 
 
 def to_state(x: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,7 @@ The first block reads raw event bins, ~99% zeros. Given an `EventBatch` (what th
 device, and no dense input exists; given a dense CPU tensor it multiplies only the non-zeros
 (`rouser.sparse_input`).
 
-Three options reproduce parts of lava-dl's NMNIST tutorial network, the code base the paper
+Four options reproduce parts of lava-dl's NMNIST tutorial network, the code base the paper
 was built on, so that their effect can be measured (the book's fidelity study); all are off
 by default, where the paper's text is silent:
 
@@ -16,9 +16,14 @@ by default, where the paper's text is silent:
 * ``weight_norm``: the synapse is weight-normalised per output neuron (``weight_norm=True``
   in the tutorial), :math:`W = g \\, v / \\lVert v \rVert`;
 * ``dropout``: hidden neurons are dropped with this probability during training, for the
-  whole sequence at once (lava-dl's ``neuron.Dropout(p=0.05)``, a ``dropout3d``).
+  whole sequence at once (lava-dl's ``neuron.Dropout(p=0.05)``, a ``dropout3d``);
+* ``quantize_weights``: the synapse multiplies with 8-bit weights, steps of 1/32 in
+  [-4, 3.97], gradients passed straight through (`rouser.fixed_point.quantize_weight`, what
+  every lava-dl CUBA ``Dense`` block does by default). With PyTorch's init the first layer's
+  weights lie within +-0.021, so most of them start at 0 and the rest at +-1/32.
 
-lava-dl's learnable axonal delays and learnable decays are not reproduced.
+lava-dl's learnable axonal delays and learnable decays are not reproduced (lava-dl stores a
+decay as 4096 x the fraction lost and steps it with Adam at lr 0.001: ~2/4096 per paper epoch).
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional
 
 from rouser.events import EventBatch
+from rouser.fixed_point import quantize_weight
 from rouser.neuron import CubaLIF
 from rouser.sparse_input import event_linear, sparse_input_linear
 
@@ -48,7 +55,8 @@ class DenseBlock(nn.Module):
     An `EventBatch` input always goes through the events-only product. `sparse_input=True`
     lets a dense CPU input that needs no gradient (event data) go through the non-zeros-only
     product too; the result is the same up to float summation order.
-    `delay_shift`, `weight_norm` and `dropout` are lava-dl's options (module docstring).
+    `delay_shift`, `weight_norm`, `dropout` and `quantize_weights` are lava-dl's options
+    (module docstring); `weight` is what the synapse multiplies with.
     """
 
     def __init__(
@@ -59,6 +67,7 @@ class DenseBlock(nn.Module):
         delay_shift: bool = False,
         weight_norm: bool = False,
         dropout: float = 0.0,
+        quantize_weights: bool = False,
         **neuron_kwargs,
     ) -> None:
         super().__init__()
@@ -73,15 +82,23 @@ class DenseBlock(nn.Module):
         self.sparse_input = sparse_input
         self.delay_shift = delay_shift
         self.dropout = dropout
+        self.quantize_weights = quantize_weights
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The weights the synapse multiplies with: the trained ones, or their 8-bit values."""
+        weight = self.synapse.weight
+        return quantize_weight(weight) if self.quantize_weights else weight
 
     def forward(self, x: torch.Tensor | EventBatch) -> torch.Tensor:
         """Spikes [T, B, in] (a tensor or an `EventBatch`) -> spikes [T, B, out]."""
+        weight = self.weight
         if isinstance(x, EventBatch):
-            spikes = self.neuron(event_linear(x, self.synapse.weight))
+            spikes = self.neuron(event_linear(x, weight))
         elif self.sparse_input and x.device.type == "cpu" and not x.requires_grad:
-            spikes = self.neuron(sparse_input_linear(x, self.synapse.weight))
+            spikes = self.neuron(sparse_input_linear(x, weight))
         else:
-            spikes = self.neuron(self.synapse(x))
+            spikes = self.neuron(functional.linear(x, weight))
         if self.dropout and self.training:
             # One draw per (sample, neuron), kept for every step, rescaled by 1 / (1 - p).
             keep = torch.empty_like(spikes[0]).bernoulli_(1.0 - self.dropout)
@@ -105,6 +122,7 @@ class SpikingMLP(nn.Module):
         delay_shift: bool = False,
         weight_norm: bool = False,
         dropout: float = 0.0,
+        quantize_weights: bool = False,
         **neuron_kwargs,
     ) -> None:
         super().__init__()
@@ -120,6 +138,7 @@ class SpikingMLP(nn.Module):
                 delay_shift=delay_shift,
                 weight_norm=weight_norm,
                 dropout=dropout if index < last else 0.0,  # lava-dl: hidden layers only
+                quantize_weights=quantize_weights,
                 **neuron_kwargs,
             )
             for index, (n_in, n_out) in enumerate(itertools.pairwise(self.sizes))

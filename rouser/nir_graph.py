@@ -131,7 +131,7 @@ def to_nir(model: SpikingMLP, dt: float = 1e-3) -> nir.NIRGraph:
         ones = np.ones(neuron.n_neurons)
         tau_syn = ones * (dt / (1.0 - neuron.current_decay))
         tau_mem = ones * (dt / (1.0 - neuron.voltage_decay))
-        weight = block.synapse.weight.detach().cpu().numpy().copy()  # not a view of the model
+        weight = block.weight.detach().cpu().numpy().copy()  # not a view of the model
         nodes[f"linear{index}"] = nir.Linear(weight=weight)
         nodes[f"lif{index}"] = nir.CubaLIF(
             tau_syn=tau_syn,

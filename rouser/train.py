@@ -96,6 +96,7 @@ def build_model(run: RunConfig) -> SpikingMLP:
         delay_shift=run.delay_shift,
         weight_norm=run.weight_norm,
         dropout=run.dropout,
+        quantize_weights=run.quantize_weights,
         threshold=run.threshold,
         current_decay=run.current_decay,
         voltage_decay=run.voltage_decay,

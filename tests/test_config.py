@@ -92,6 +92,16 @@ def test_run_id_changes_with_any_setting_and_is_stable() -> None:
         assert resolve_run("shd", "rouser", "smoke", **change).run_id != a.run_id, change
 
 
+def test_later_settings_keep_earlier_run_ids_at_their_old_behaviour() -> None:
+    """quantize_weights came after records were committed: off, it is not in the identity
+    (so the committed runs keep their ids); on, it makes a new run."""
+    run = resolve_run("nmnist", "rouser", "cpu")
+    assert not run.quantize_weights and "quantize_weights" not in run.to_dict()
+    assert RunConfig(**run.to_dict()).run_id == run.run_id  # a record's config reads back
+    on = resolve_run("nmnist", "rouser", "cpu", quantize_weights=True)
+    assert on.to_dict()["quantize_weights"] is True and on.run_id != run.run_id
+
+
 def test_integer_values_of_real_settings_give_the_same_run() -> None:
     """YAML and papermill write 1 for 1.0: it must not make another run id."""
     a = resolve_run("shd", "rouser", "smoke", threshold=1)

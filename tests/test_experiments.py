@@ -28,7 +28,7 @@ from rouser.train import build_model
 PROFILES = tuple(load_config()["profiles"])
 SETTINGS = {
     "rouser defaults", "fixed point", "delay shift", "weight norm", "dropout 0.05",
-    "lava-dl surrogate", "all of lava-dl's",
+    "lava-dl surrogate", "8-bit weights", "all of lava-dl's",
 }  # fmt: skip
 
 
@@ -142,7 +142,8 @@ def test_fidelity_study_sets_the_method_inside_its_axis(profile: str, config: di
     runs = experiment_runs("fidelity", profile, config)
     labels = run_labels("fidelity", profile, config)
     seeds = seeds_of("fidelity", profile, config)
-    assert len(runs) == len(labels) == 7 * 2 * len(seeds) and len(set(labels.values())) == 14
+    assert len(runs) == len(labels) == len(SETTINGS) * 2 * len(seeds)
+    assert len(set(labels.values())) == len(SETTINGS) * 2
     by_label = {labels[run.run_id]: run for run in runs}
     for label, run in by_label.items():
         setting, condition = label.split(", ", 1)
@@ -159,6 +160,8 @@ def test_fidelity_study_sets_the_method_inside_its_axis(profile: str, config: di
     assert by_label["delay shift, baseline, Th 0.25"].delay_shift
     assert by_label["dropout 0.05, Rouser"].dropout == 0.05
     assert by_label["lava-dl surrogate, Rouser"].scale == 0.15
+    assert by_label["8-bit weights, Rouser"].quantize_weights
+    assert not defaults.quantize_weights
     lava = by_label["all of lava-dl's, baseline, Th 0.25"]
     assert (lava.fixed_point, lava.delay_shift, lava.weight_norm, lava.dropout, lava.scale) == (
         True,
@@ -167,6 +170,7 @@ def test_fidelity_study_sets_the_method_inside_its_axis(profile: str, config: di
         0.05,
         0.15,
     )
+    assert lava.quantize_weights
 
 
 def test_experiment_without_a_method_is_refused(config: dict) -> None:

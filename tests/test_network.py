@@ -166,3 +166,23 @@ def test_dropout_only_in_training_and_only_on_hidden_layers() -> None:
 def test_dropout_outside_zero_one_is_refused() -> None:
     with pytest.raises(ValueError, match=r"dropout=1\.0 must lie in \[0, 1\)"):
         build_network((10,), (8,), 3, dropout=1.0)
+
+
+def test_quantized_weights_are_lava_dls_8_bit_grid_with_straight_through_gradients() -> None:
+    torch.manual_seed(0)
+    net = build_network((40,), (12,), 3, threshold=0.1, quantize_weights=True)
+    block = net.blocks[0]
+    steps = block.weight / (1 / 32)
+    assert torch.equal(steps, steps.round()) and block.weight.abs().max() <= 4
+    # PyTorch's init (+-1/sqrt(40) = +-0.158) rounds to whole steps of 1/32
+    torch.testing.assert_close(block.weight, (block.synapse.weight * 32).round() / 32)
+    x = (torch.rand(9, 2, 40) < 0.3).float()
+    expected = net.blocks[0].neuron(x @ block.weight.t())
+    assert torch.equal(net.forward_layers(x)[0], expected)
+    net(x).sum().backward()
+    assert block.synapse.weight.grad.abs().sum() > 0  # straight through the rounding
+    with torch.no_grad():
+        block.synapse.weight[0, 0] = 9.0  # beyond the 8-bit range: clipped, no gradient
+    block.synapse.weight.grad = None
+    (block.weight * torch.randn(12, 40)).sum().backward()
+    assert block.weight[0, 0] == 254 / 64 and block.synapse.weight.grad[0, 0] == 0
