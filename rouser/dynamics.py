@@ -37,7 +37,13 @@ from collections.abc import Callable
 import torch
 
 from rouser import kernels
-from rouser.fixed_point import STATE_SCALE, decay_numerator, shift_to_zero, to_state
+from rouser.fixed_point import (
+    STATE_SCALE,
+    decay_numerator,
+    quantised_decay,
+    shift_to_zero,
+    to_state,
+)
 from rouser.surrogate import spike
 
 BACKENDS = ("auto", "numba", "torch", "triton")
@@ -122,7 +128,10 @@ def cuba_lif_reference(
     """
     if fixed_point:
         cd_num, vd_num = decay_numerator(current_decay), decay_numerator(voltage_decay)
-        current_decay, voltage_decay = cd_num / STATE_SCALE, vd_num / STATE_SCALE
+        current_decay, voltage_decay = (
+            quantised_decay(current_decay),
+            quantised_decay(voltage_decay),
+        )
         current_int = torch.zeros(x.shape[1:], dtype=torch.int64, device=x.device)
         state_int = torch.zeros_like(current_int)
     current = torch.zeros_like(x[0])
@@ -160,7 +169,8 @@ class CubaLIFFunction(torch.autograd.Function):
             forward = _kernel(backend, "forward_fixed")
             cd_num, vd_num = decay_numerator(current_decay), decay_numerator(voltage_decay)
             spikes, voltage = forward(x_, threshold_, cd_num, vd_num)
-            current_decay, voltage_decay = cd_num / STATE_SCALE, vd_num / STATE_SCALE
+            current_decay = quantised_decay(current_decay)
+            voltage_decay = quantised_decay(voltage_decay)
         else:
             forward = _kernel(backend, "forward")
             spikes, voltage = forward(x_, threshold_, current_decay, voltage_decay)

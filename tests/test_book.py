@@ -90,6 +90,15 @@ def test_committed_records_are_exactly_the_profiles_runs() -> None:
         assert str(REPO) not in text and "/tmp/" not in text, run_id  # no local path
 
 
+def test_reproduce_page_counts_each_profiles_runs() -> None:
+    """The profile table of `book/reproduce.md` states how many runs each profile trains."""
+    text = (BOOK / "reproduce.md").read_text()
+    for profile in yaml.safe_load((REPO / "_config.yml").read_text())["profiles"]:
+        row = re.search(rf"^\| `{profile}`[^|]*\|[^|]*\| (\d+) \|", text, re.M)
+        assert row, f"no row for profile {profile!r} in reproduce.md"
+        assert int(row.group(1)) == len(all_runs(profile)), profile
+
+
 @pytest.mark.slow
 def test_committed_record_retrains_identically(shared_data: Path, tmp_path: Path) -> None:
     """Retrain epochs 0-2 of the committed Table I Rouser run (seed 0) from the real
