@@ -190,5 +190,7 @@ def test_make_loaders_serves_resident_batches_when_asked(nmnist_sets, synthetic_
     assert isinstance(train_r, ResidentSpikeLoader) and info_r == info
     for (a, y), (b, z) in zip(test, test_r, strict=True):
         assert torch.equal(a.index, b.index) and torch.equal(y, z)
+    with pytest.raises(ValueError, match="num_workers=2 with device-resident batches"):
+        make_loaders(run, synthetic_root, resident=True, num_workers=2, progress=False)
     with pytest.raises(ValueError, match="needs a seeded generator"):
         ResidentSpikeLoader(test_r.dataset, 4, shuffle=True)

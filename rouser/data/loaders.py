@@ -237,6 +237,11 @@ def make_loaders(
     info = _describe(run, root, location, binning, sets, recordings)
     order = torch.Generator().manual_seed(run.seed)
     if torch.device(device).type != "cpu" if resident is None else resident:
+        if num_workers:
+            raise ValueError(
+                f"num_workers={num_workers} with device-resident batches: they are assembled "
+                "on the device, with no worker; pass num_workers=0 or resident=False"
+            )
         held = {
             split: ResidentSpikes(
                 subset, binning.time_bins, binning.frame_shape, torch.device(device),
