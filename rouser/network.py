@@ -23,7 +23,7 @@ by default, where the paper's text is silent:
   weights lie within +-0.021, so most of them start at 0 and the rest at +-1/32.
 
 lava-dl's learnable axonal delays and learnable decays are not reproduced (lava-dl stores a
-decay as 4096 x the fraction lost and steps it with Adam at lr 0.001: ~2/4096 per paper epoch).
+decay as 4096 x the fraction lost and steps it with Adam at lr 0.001: <= ~2/4096 per paper epoch).
 """
 
 from __future__ import annotations
