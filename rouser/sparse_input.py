@@ -139,10 +139,14 @@ class _TorchCsrLinear(torch.autograd.Function):
     def backward(ctx, grad_out):  # type: ignore[override]
         """``dL/dW = (x.T @ dL/dy).T`` with ``x.T`` in compressed rows."""
         csr = ctx.csr
-        lengths = csr.pointers.diff()
-        rows = torch.repeat_interleave(torch.arange(csr.n_rows, device=lengths.device), lengths)
+        lengths, device = csr.pointers.diff(), csr.columns.device
+        # sizes given, so that no step waits for the GPU to report one
+        rows = torch.repeat_interleave(
+            torch.arange(csr.n_rows, device=device), lengths, output_size=csr.columns.numel()
+        )
         order = torch.argsort(csr.columns * csr.n_rows + rows)
-        counts = torch.bincount(csr.columns, minlength=csr.n_columns)
+        counts = torch.zeros(csr.n_columns, dtype=torch.int64, device=device)
+        counts.index_add_(0, csr.columns, torch.ones_like(csr.columns))
         transposed = Csr(
             torch.cat((counts.new_zeros(1), counts.cumsum(0))),
             rows[order],

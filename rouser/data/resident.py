@@ -122,7 +122,8 @@ class ResidentSpikeLoader:
 
     def __iter__(self) -> Iterator[tuple[EventBatch, torch.Tensor]]:
         n = len(self.dataset)
-        order = torch.randperm(n, generator=self.generator) if self.generator else torch.arange(n)
+        shuffled = self.generator is not None
+        order = torch.randperm(n, generator=self.generator) if shuffled else torch.arange(n)
         order = order.to(self.dataset.device)
         for start in range(0, n, self.batch_size):
             yield self.dataset.batch(order[start : start + self.batch_size])
