@@ -30,6 +30,7 @@ NOTEBOOK_PARAMETERS = (
     "epochs",
     "batch_size",
     "threads",
+    "flush_denormal",
     "threshold",
     "tau",
     "scale",

@@ -183,6 +183,8 @@ def _train(
     device = resolve_device(device)
     if device.type == "cpu":
         torch.set_num_threads(run.threads)  # part of the run's identity: see RunConfig
+        # Both ways, explicitly: the flag is per thread and outlives the run in this process.
+        torch.set_flush_denormal(run.flush_denormal)
     existing = read_record(path) if resume and path.is_file() else None
     if loaders is None:
         loaders = make_loaders(

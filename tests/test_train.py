@@ -311,6 +311,24 @@ def test_cpu_threads_are_the_runs(tmp_path):
     assert toy_run(threads=2).run_id != toy_run(threads=1).run_id  # threads are identity
 
 
+def test_flush_denormal_is_set_by_every_run_either_way(tmp_path):
+    """The CPU flag is per thread and outlives a run: each run sets its own value."""
+
+    def subnormal_survives() -> bool:
+        return bool(torch.tensor([1e-40]) * torch.tensor([1.0]) != 0)
+
+    try:
+        flushing = toy_run(epochs=1, flush_denormal=True)
+        assert train(flushing, tmp_path / "a", "cpu", loaders=toy_loaders(), progress=False)
+        assert not subnormal_survives()
+        keeping = toy_run(epochs=1)
+        train(keeping, tmp_path / "b", "cpu", loaders=toy_loaders(), progress=False)
+        assert subnormal_survives() and not keeping.flush_denormal
+    finally:
+        torch.set_flush_denormal(False)
+    assert flushing.run_id != keeping.run_id
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
