@@ -17,15 +17,18 @@ import pickle
 import random
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from rouser.atomic import atomic_write
 from rouser.config import RunConfig
-from rouser.data.loaders import Loader
 
-Loaders = tuple[Loader, Loader, dict]
+if TYPE_CHECKING:  # rouser.data pulls in tonic, which the report pages never need
+    from rouser.data.loaders import Loader
+
+Loaders = tuple["Loader", "Loader", dict]
 # What must match for a checkpoint to continue on this data; paths may move (data root, cache).
 DATA_IDENTITY = ("dataset", "source", "n_train", "n_test", "test_split", "time_bins", "bin_us")
 # What torch.load raises for a file that is not a whole checkpoint (truncated zip: a

@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import math
 import time
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm import tqdm
 
 from rouser.checkpoint import Loaders
 from rouser.config import RunConfig
-from rouser.data.loaders import Loader
 from rouser.loss import predict, spike_rate_loss
 from rouser.metrics import ActivityMeter, threshold_stats, weight_change
 from rouser.network import SpikingMLP
+
+if TYPE_CHECKING:  # rouser.data pulls in tonic, which the report pages never need
+    from rouser.data.loaders import Loader
 
 
 def _batches(loader: Loader, desc: str, progress: bool) -> tqdm:

@@ -129,6 +129,7 @@ def test_book_shows_every_result_from_real_data(built_book: Path) -> None:
     for name, entry in RESULTS.items():
         html = (built_book / "results" / f"{name}.html").read_text()
         assert "synthetic" not in html.lower(), name
+        assert "Warning" not in html, f"{name}: a warning was printed into the page"
         assert "Behind this page" in html and f"notebooks/{name}.ipynb" in html, name
         if entry.experiments:
             assert "real data" in html and "profile cpu" in html, name
