@@ -134,6 +134,7 @@ def test_book_shows_every_result_from_real_data(built_book: Path) -> None:
         if entry.experiments:
             assert "real data" in html and "profile cpu" in html, name
             assert "none of its runs has a finished record" not in html, name
+    assert "Warning" not in (built_book / "deploy.html").read_text()
     table1 = (built_book / "results" / "table1.html").read_text()
     assert "NMNIST" in table1 and "98.89" in table1  # ours beside the paper's
     reproduce = (built_book / "results" / "reproduce.html").read_text()

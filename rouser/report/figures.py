@@ -378,8 +378,8 @@ def paper_epoch(
                 )
             ]
             label = METHOD_LABELS[method]
-            if len(series) > 1 or threshold != th_init:
-                label += f", {_setting_label(threshold, tau, scale)}, lr_Th {lr_th:g}"
+            if threshold != th_init:  # Table II's setting is the plain method name
+                label += f", Th_init {threshold:g}, tau {tau:g}, s {scale:g}, lr_Th {lr_th:g}"
             style = {"ls": "-" if number == 0 else "--"}
             for ax, column in zip(axes, columns, strict=True):
                 stats = seed_stats(runs, ["paper_epochs"], column)
@@ -395,7 +395,7 @@ def paper_epoch(
             if match is not None and arm in match["start"]:
                 axes[0].plot(
                     [1.0], [match["start"][arm]], ls="none", marker="o", mfc="white", color=color,
-                    label=f"paper (≈, Fig. 6 first point): {label}",
+                    label=f"paper (≈, Fig. 6, first point): {label}",
                 )  # fmt: skip
             if fig4 is None or threshold != th_init:
                 continue
