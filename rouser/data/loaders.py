@@ -236,7 +236,9 @@ def make_loaders(
     sets = {"train": train_set, "test": test_set}
     info = _describe(run, root, location, binning, sets, recordings)
     order = torch.Generator().manual_seed(run.seed)
-    if torch.device(device).type != "cpu" if resident is None else resident:
+    if resident is None:
+        resident = torch.device(device).type != "cpu"
+    if resident:
         if num_workers:
             raise ValueError(
                 f"num_workers={num_workers} with device-resident batches: they are assembled "

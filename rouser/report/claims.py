@@ -16,6 +16,7 @@ the full data*.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -66,10 +67,17 @@ def _test_resolution(runs: pd.DataFrame) -> float:
 
 
 def _dead_neuron_rows(
-    add, runs: pd.DataFrame, epoch0: pd.DataFrame, dead: dict, scale: str, page: str
+    add: Callable[[str, str, str, str, str], None],
+    runs: pd.DataFrame,
+    epoch0: pd.DataFrame,
+    fig4: dict,
+    scale: str,
+    page: str,
 ) -> None:
     """Fig. 4's two claims on `runs` (last epochs; `epoch0` their first): both hidden
-    layers' dead fractions fall, and Rouser ends with fewer in layer 2."""
+    layers' dead fractions fall, and Rouser ends with fewer in layer 2. `fig4` is the
+    paper's (``paper_values.yml``)."""
+    dead = fig4["dead_neurons"]
     changes = []
     for layer in ("layer1", "layer2"):
         start = epoch0.loc[runs.index, f"dead_neurons.{layer}"] * 100
@@ -100,7 +108,7 @@ def _dead_neuron_rows(
     add(
         f"Fig. 4: Rouser ends with fewer dead neurons in hidden layer 2{scale}",
         f"Rouser {dead['rouser']['layer2'][-1]}%, baseline {dead['baseline']['layer2'][-1]}%"
-        " (epoch 20)",
+        f" (epoch {fig4['epochs'][-1]})",
         f"Rouser {_text(layer2['rouser'])}, baseline {_text(layer2['baseline'])}",
         verdict(layer2["rouser"], layer2["baseline"], -1),
         page,
@@ -226,7 +234,6 @@ def claims(records: pd.DataFrame, paper: dict | None = None) -> pd.DataFrame:
     )
 
     # Fig. 4: dead neurons fall during training; Rouser ends with fewer in layer 2.
-    dead = paper["fig4"]["dead_neurons"]
     nm = table1[table1["config.dataset"] == "nmnist"]
     if nm.empty:
         add(
@@ -241,7 +248,7 @@ def claims(records: pd.DataFrame, paper: dict | None = None) -> pd.DataFrame:
         (nm, "", "fig4_dead_neurons"), (long_nm, f", {long_scale}", "paper_epoch")
     ):  # fmt: skip
         if len(runs_of):
-            _dead_neuron_rows(add, runs_of, epoch0, dead, scale, page)
+            _dead_neuron_rows(add, runs_of, epoch0, paper["fig4"], scale, page)
 
     # Fig. 5: Rouser's hidden layers fire less than the baseline's.
     rates = paper["fig5"]["final_spike_rate"]
