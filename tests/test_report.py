@@ -203,6 +203,8 @@ def test_paper_values_match_paper_md(paper):
         sizes = re.search(rf"- {label}\b.*?([\d,]+) train /\s+([\d,]+) test", text, re.S)
         found = [int(sizes.group(i).replace(",", "")) for i in (1, 2)]
         assert found == [paper["datasets"][dataset][split] for split in ("train", "test")]
+    reduction = paper["latency"]["max_reduction"]["v1"]
+    assert f"v1: up to {reduction}% lower training latency" in text
     fig6 = paper["fig6"]["settings"]
     assert "lr_Th = 0.001 ends near 96.8%, lr_Th = 0 near\n  96.3%" in text
     assert (fig6["a"]["end"][0.001], fig6["a"]["end"][0.0]) == (96.8, 96.3)
