@@ -98,11 +98,16 @@ SETTINGS: dict[str, tuple[str, float | None, float | None, str]] = {
     "weight_norm": (FLAG, None, None, "true or false"),
     "quantize_weights": (FLAG, None, None, "true or false"),
     "flush_denormal": (FLAG, None, None, "true or false"),
+    "lava_dl_augment": (FLAG, None, None, "true or false"),
 }
 # Settings added after records were committed, with the value that reproduces the runs made
 # before they existed. At that value a setting is left out of `RunConfig.to_dict` (and so of
 # `run_id`): every earlier run keeps its identity and its record stays current.
-LATER_SETTINGS: dict[str, Any] = {"quantize_weights": False, "flush_denormal": False}
+LATER_SETTINGS: dict[str, Any] = {
+    "quantize_weights": False,
+    "flush_denormal": False,
+    "lava_dl_augment": False,
+}
 # Bounds that exclude their end point (everything else includes it).
 _OPEN_BELOW = {"tau", "scale", "latency_target"}
 _OPEN_ABOVE = {"dropout", "chance_margin"}
@@ -204,6 +209,7 @@ class RunConfig:
     chance_margin: float
     quantize_weights: bool = False  # LATER_SETTINGS: a default keeps old records readable
     flush_denormal: bool = False  # LATER_SETTINGS too
+    lava_dl_augment: bool = False  # LATER_SETTINGS too
 
     @property
     def learn_threshold(self) -> bool:

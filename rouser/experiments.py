@@ -41,6 +41,7 @@ NOTEBOOK_PARAMETERS = (
     "weight_norm",
     "dropout",
     "quantize_weights",
+    "lava_dl_augment",
 )
 NOTEBOOK_OPTIONS = ("data_root", "runs_dir", "device", "cache_dir", "export_nir")
 # Names IPython itself puts in a notebook's namespace.

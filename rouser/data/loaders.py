@@ -214,7 +214,15 @@ def make_loaders(
             recordings[split], binning, caches, name, source, num_workers, progress
         )
 
-    transform = ShiftRotate(binning.frame_shape, seed=run.seed) if run.augment else None
+    if run.lava_dl_augment and not run.augment:
+        raise ValueError(
+            "lava_dl_augment=True chooses how augment=True augments; set augment to true too"
+        )
+    transform = (
+        ShiftRotate(binning.frame_shape, seed=run.seed, lava_dl=run.lava_dl_augment)
+        if run.augment
+        else None
+    )
     train_cache = cached(train_reader, run.train_subset, "train")
     if test_reader is not None:
         train_set = CachedSpikes(train_cache, transform=transform)

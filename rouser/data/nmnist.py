@@ -86,6 +86,7 @@ class ShiftRotate:
     seed: int
     max_shift: int = 4
     max_degrees: float = 10.0
+    lava_dl: bool = False  # lava-dl's tutorial map instead (see `ranges`, `shift_rotate`)
     _rng: np.random.Generator | None = dataclasses.field(default=None, init=False, repr=False)
     _rng_owner: int | None = dataclasses.field(default=None, init=False, repr=False)
 
@@ -109,16 +110,28 @@ class ShiftRotate:
             self._rng = np.random.default_rng(self.seed)
             self._rng.bit_generator.state = state["rng"]
 
+    def ranges(self) -> tuple[int, int, float]:
+        """(lowest shift, highest shift, largest rotation in degrees) of one draw.
+
+        lava-dl's tutorial draws ``randint(2 * 4) - 4`` (so [-4, 3]) and
+        ``(rand() - 0.5) * 10`` degrees (so +-5); ours is symmetric: [-4, 4] and +-10.
+        """
+        if self.lava_dl:
+            return -self.max_shift, self.max_shift - 1, self.max_degrees / 2
+        return -self.max_shift, self.max_shift, self.max_degrees
+
     def __call__(self, sample: SparseSample) -> SparseSample:
         """A shifted and rotated copy of `sample` (same time bins and polarities)."""
         rng = self.generator()
-        dx, dy = rng.integers(-self.max_shift, self.max_shift + 1, size=2)
-        angle = math.radians(rng.uniform(-self.max_degrees, self.max_degrees))
+        low, high, degrees = self.ranges()
+        dx, dy = rng.integers(low, high + 1, size=2)
+        angle = math.radians(rng.uniform(-degrees, degrees))
         moved, keep = shift_rotate(
             torch.from_numpy(sample.index.astype(np.int64)),
             self.frame_shape,
             *(torch.tensor(float(value), dtype=torch.float64) for value in (dx, dy)),
             *(torch.tensor(value, dtype=torch.float64) for value in (math.cos(angle), math.sin(angle))),
+            lava_dl=self.lava_dl,
         )
         keep = keep.numpy()
         return SparseSample(moved.numpy()[keep].astype(sample.index.dtype), sample.count[keep])
@@ -131,6 +144,7 @@ def shift_rotate(
     dy: torch.Tensor,
     cos: torch.Tensor,
     sin: torch.Tensor,
+    lava_dl: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(moved positions, kept) for positions `t * F + (p * H + y) * W + x` of one sample or many.
 
@@ -139,15 +153,25 @@ def shift_rotate(
     it left the sensor. The parameters are float64 tensors of one value, or one per position
     (a batch of samples, each with its own draw): `ShiftRotate` on the CPU and the
     device-resident loader share this one map.
+
+    `lava_dl` applies the map of lava-dl's NMNIST tutorial as written: rotation about pixel
+    (0, 0), and the new y computed from the already rotated and shifted x
+    (``event.x = x cos - y sin + dx; event.y = event.x sin + y cos + dy``), then rounded
+    half to even as its ``fill_tensor`` does.
     """
     polarities, height, width = frame_shape
     plane = height * width
     step, feature = index // (polarities * plane), index % (polarities * plane)
     polarity, pixel = feature // plane, feature % plane
     y, x = (pixel // width).to(torch.float64), (pixel % width).to(torch.float64)
-    cx, cy = (width - 1) / 2, (height - 1) / 2
-    new_x = torch.round(cos * (x - cx) - sin * (y - cy) + cx + dx).to(torch.int64)
-    new_y = torch.round(sin * (x - cx) + cos * (y - cy) + cy + dy).to(torch.int64)
+    if lava_dl:
+        moved_x = cos * x - sin * y + dx
+        new_x, new_y = torch.round(moved_x), torch.round(sin * moved_x + cos * y + dy)
+    else:
+        cx, cy = (width - 1) / 2, (height - 1) / 2
+        new_x = torch.round(cos * (x - cx) - sin * (y - cy) + cx + dx)
+        new_y = torch.round(sin * (x - cx) + cos * (y - cy) + cy + dy)
+    new_x, new_y = new_x.to(torch.int64), new_y.to(torch.int64)
     kept = (new_x >= 0) & (new_x < width) & (new_y >= 0) & (new_y < height)
     moved = step * (polarities * plane) + polarity * plane + new_y * width + new_x
     return moved, kept

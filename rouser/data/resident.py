@@ -79,10 +79,10 @@ class ResidentSpikes:
     def _augment(
         self, index: torch.Tensor, sample: torch.Tensor, n_batch: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One shift and rotation per sample (the ranges of `self.augment`), drawn here."""
-        limit, degrees = self.augment.max_shift, self.augment.max_degrees
+        """One shift and rotation per sample (`self.augment`'s ranges and map), drawn here."""
+        low, high, degrees = self.augment.ranges()
         options = {"generator": self.generator, "device": self.device}
-        shifts = torch.randint(-limit, limit + 1, (n_batch, 2), **options).to(torch.float64)
+        shifts = torch.randint(low, high + 1, (n_batch, 2), **options).to(torch.float64)
         uniform = torch.rand(n_batch, dtype=torch.float64, **options)
         angle = torch.deg2rad((2 * uniform - 1) * degrees)
         moved, kept = shift_rotate(
@@ -92,6 +92,7 @@ class ResidentSpikes:
             shifts[sample, 1],
             torch.cos(angle)[sample],
             torch.sin(angle)[sample],
+            lava_dl=self.augment.lava_dl,
         )
         return moved[kept], sample[kept]
 
