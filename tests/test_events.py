@@ -93,7 +93,8 @@ def test_event_linear_refuses_mismatched_inputs():
         SpikingMLP([12, 3])(events)
 
 
-def test_batched_shift_rotate_is_the_per_sample_map():
+@pytest.mark.parametrize("lava_dl", [False, True])
+def test_batched_shift_rotate_is_the_per_sample_map(lava_dl):
     """The resident loader maps a whole batch with per-position parameters; each sample must
     come out as `ShiftRotate`'s one-sample map with the same draw."""
     frame = (2, 34, 34)
@@ -105,12 +106,14 @@ def test_batched_shift_rotate_is_the_per_sample_map():
     table = torch.tensor(params, dtype=torch.float64)
     moved, kept = shift_rotate(
         index, frame, table[which, 0], table[which, 1],
-        torch.cos(table[which, 2]), torch.sin(table[which, 2]),
+        torch.cos(table[which, 2]), torch.sin(table[which, 2]), lava_dl=lava_dl,
     )  # fmt: skip
     for b, (sample, (dx, dy, angle)) in enumerate(zip(samples, params, strict=True)):
         scalar = [torch.tensor(v, dtype=torch.float64) for v in (dx, dy)]
         trig = [torch.tensor(f(angle), dtype=torch.float64) for f in (math.cos, math.sin)]
-        one, one_kept = shift_rotate(torch.from_numpy(sample), frame, *scalar, *trig)
+        one, one_kept = shift_rotate(
+            torch.from_numpy(sample), frame, *scalar, *trig, lava_dl=lava_dl
+        )
         assert torch.equal(moved[which == b][kept[which == b]], one[one_kept])
 
 
@@ -194,3 +197,38 @@ def test_make_loaders_serves_resident_batches_when_asked(nmnist_sets, synthetic_
         make_loaders(run, synthetic_root, resident=True, num_workers=2, progress=False)
     with pytest.raises(ValueError, match="needs a seeded generator"):
         ResidentSpikeLoader(test_r.dataset, 4, shuffle=True)
+
+
+def test_lava_dl_map_is_its_tutorials_formula():
+    """lava-dl: x' = x cos - y sin + dx, then y' = x' sin + y cos + dy (the rotated x), about
+    pixel (0, 0), rounded half to even; pixels leaving the sensor are dropped."""
+    frame, angle, dx, dy = (2, 34, 34), 0.08, 3.0, -2.0
+    t, p, y, x = np.meshgrid(
+        np.arange(2), np.arange(2), np.arange(34), np.arange(34), indexing="ij"
+    )
+    index = torch.from_numpy((((t * 2 + p) * 34 + y) * 34 + x).reshape(-1))
+    parameters = [
+        torch.tensor(v, dtype=torch.float64) for v in (dx, dy, math.cos(angle), math.sin(angle))
+    ]
+    moved, kept = shift_rotate(index, frame, *parameters, lava_dl=True)
+    new_x = x * math.cos(angle) - y * math.sin(angle) + dx
+    new_y = new_x * math.sin(angle) + y * math.cos(angle) + dy
+    new_x, new_y = np.round(new_x).astype(int).reshape(-1), np.round(new_y).astype(int).reshape(-1)
+    inside = (new_x >= 0) & (new_x < 34) & (new_y >= 0) & (new_y < 34)
+    assert np.array_equal(kept.numpy(), inside)
+    expected = (((t * 2 + p).reshape(-1) * 34 + new_y) * 34 + new_x)[inside]
+    assert np.array_equal(moved[kept].numpy(), expected)
+    plain, _ = shift_rotate(index, frame, *parameters)
+    assert not torch.equal(plain, moved)  # rouser's map rotates about the centre
+
+
+def test_lava_dl_draws_are_its_ranges(synthetic_root):
+    transform = ShiftRotate((2, 34, 34), seed=0, lava_dl=True)
+    assert transform.ranges() == (-4, 3, 5.0)
+    assert ShiftRotate((2, 34, 34), seed=0).ranges() == (-4, 4, 10.0)
+    run = resolve_run("nmnist", "rouser", "smoke", lava_dl_augment=True)
+    train, _, _ = make_loaders(run, synthetic_root, progress=False)
+    assert train.dataset.transform.lava_dl
+    plain = resolve_run("nmnist", "rouser", "smoke", augment=False, lava_dl_augment=True)
+    with pytest.raises(ValueError, match="lava_dl_augment=True chooses how augment=True"):
+        make_loaders(plain, synthetic_root, progress=False)
