@@ -358,7 +358,11 @@ def fidelity(records: pd.DataFrame) -> pd.DataFrame:
                 accuracy: 100 * last["test_accuracy"],
             }
         )
+    declared = list(dict.fromkeys(tuple(label.split(", ", 1)) for label in labels.values()))
     per_run = pd.DataFrame(rows)
+    pairs = zip(per_run["setting"], per_run["condition"], strict=True)
+    per_run["order"] = [declared.index(pair) for pair in pairs]  # _config.yml's order
+    per_run = per_run.sort_values("order", kind="stable").drop(columns="order")
     grouped = per_run.groupby(["setting", "condition"], sort=False)
     table = grouped.mean().reset_index()
     table.insert(2, "seeds", grouped.size().to_numpy())
