@@ -361,7 +361,7 @@ def paper_epoch(
     layers = layer_names(rows, "dead_neurons")
     columns = ["test_accuracy", *(f"dead_neurons.{layer}" for layer in layers)]
     setting = ["config.threshold", "config.tau", "config.scale", "config.lr_th"]
-    figure, axes = new_figure(len(columns))
+    figure, axes = new_figure(len(columns), width=3.6, height=3.2)  # legible three abreast
     fig4 = reference["fig4"] if dataset == reference["fig4"]["dataset"] else None
     fig6 = reference["fig6"]["settings"] if dataset == reference["fig6"]["dataset"] else {}
     th_init = next(
@@ -411,10 +411,11 @@ def paper_epoch(
         title = f"dead neurons, hidden {layer.replace('layer', 'layer ')}"
         ax.set(ylabel="dead neurons (%)", title=title, ylim=(0, 100))
     for ax in axes:
-        ax.set_xlabel(f"paper epochs (1 = {full:,} training samples)")
+        ax.set_xlabel("paper epochs")
     return finish(
         figure,
-        f"One paper epoch of optimizer steps, {dataset_label(dataset, records)}",
+        f"One paper epoch of optimizer steps ({full:,} training samples), "
+        f"{dataset_label(dataset, records)}",
         records,
     )
 
