@@ -3,8 +3,8 @@
 Executed notebooks carry the builder's paths wherever a cell prints one, and papermill's
 injected-parameters cell does so by construction (`runs_dir = "/home/.../data/runs"`). Such a
 path tells a reader nothing and publishes the builder's file system, so every page is searched
-for the repository's absolute path, temporary folders, the home folder and the usual roots of
-build machines: each HTML page, the page sources offered for download (`_sources/`: .ipynb,
+for the repository's absolute path and the folder holding it, temporary folders, the home
+folder and /root: each HTML page, the page sources offered for download (`_sources/`: .ipynb,
 .md, .txt), the search index, which holds the text of every page, and the run records
 published beside the pages (`records/`).
 """
@@ -32,8 +32,10 @@ def local_paths() -> list[str]:
         f"{Path(tempfile.gettempdir()).resolve()}/",
         "/tmp/",
         "/root/",
-        "/work/",
     }
+    # the folder holding the checkout, where data and other checkouts sit beside it
+    if REPO.parent != Path("/"):
+        prefixes |= {f"{REPO.parent}/", f"{REPO.resolve().parent}/"}
     if Path.home() != Path("/"):
         prefixes |= {f"{Path.home()}/", f"{Path.home().resolve()}/"}
     return sorted(prefixes)
