@@ -144,7 +144,7 @@ class _TorchCsrLinear(torch.autograd.Function):
         rows = torch.repeat_interleave(
             torch.arange(csr.n_rows, device=device), lengths, output_size=csr.columns.numel()
         )
-        order = torch.argsort(csr.columns * csr.n_rows + rows)
+        order = torch.argsort(csr.columns, stable=True)  # rows already ascend within a column
         counts = torch.zeros(csr.n_columns, dtype=torch.int64, device=device)
         counts.index_add_(0, csr.columns, torch.ones_like(csr.columns))
         transposed = Csr(

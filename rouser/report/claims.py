@@ -149,8 +149,10 @@ def claims(records: pd.DataFrame, paper: dict | None = None) -> pd.DataFrame:
 
     accuracy = "summary.final_test_accuracy"
     reference = paper["table1"]
-    for dataset, label in (("nmnist", "NMNIST"), ("dvs128", "DVS128 Gesture")):
-        rouser, base = group(table1, dataset, "rouser"), group(table1, dataset, "baseline")
+
+    def accuracy_row(frame: pd.DataFrame, dataset: str, label: str, page: str) -> None:
+        """Table I's claim for `dataset` on the runs of `frame`."""
+        rouser, base = group(frame, dataset, "rouser"), group(frame, dataset, "baseline")
         ours = (
             f"Rouser {_text(rouser[accuracy] * 100)}, baseline {_text(base[accuracy] * 100)}"
             if len(rouser) and len(base)
@@ -160,18 +162,14 @@ def claims(records: pd.DataFrame, paper: dict | None = None) -> pd.DataFrame:
             f"Table I, {label}: Rouser's accuracy is above the baseline's",
             f"{reference[dataset]['rouser']}% vs {reference[dataset]['baseline']}%",
             ours,
-            verdict(rouser[accuracy] * 100, base[accuracy] * 100, +1, _test_resolution(table1)),
-            "table1",
+            verdict(rouser[accuracy] * 100, base[accuracy] * 100, +1, _test_resolution(frame)),
+            page,
         )
+
+    for dataset, label in (("nmnist", "NMNIST"), ("dvs128", "DVS128 Gesture")):
+        accuracy_row(table1, dataset, label, "table1")
         if dataset == "nmnist" and len(long):
-            rouser, base = group(long, "nmnist", "rouser"), group(long, "nmnist", "baseline")
-            add(
-                f"Table I, NMNIST, {long_scale}: Rouser's accuracy is above the baseline's",
-                f"{reference['nmnist']['rouser']}% vs {reference['nmnist']['baseline']}% (50 epochs)",
-                f"Rouser {_text(rouser[accuracy] * 100)}, baseline {_text(base[accuracy] * 100)}",
-                verdict(rouser[accuracy] * 100, base[accuracy] * 100, +1, _test_resolution(long)),
-                "paper_epoch",
-            )
+            accuracy_row(long, dataset, f"{label}, {long_scale}", "paper_epoch")
     rouser, base = group(table1, "shd", "rouser"), group(table1, "shd", "baseline")
     if len(rouser) and len(base):
         base_fails = (base["status"] == "non-convergent").all()
@@ -311,7 +309,7 @@ def claims(records: pd.DataFrame, paper: dict | None = None) -> pd.DataFrame:
         add(
             "Fig. 6b (Th 0.25, tau 3, s 3), over one paper epoch of steps "
             f"({int(rescue['config.epochs'].max())} epochs): learning on converges",
-            f"climbs to about {settings['b']['end'][0.01]}% (50 epochs)",
+            f"climbs to about {settings['b']['end'][0.01]}% ({paper['fig6']['epochs']} epochs)",
             f"on {_text(rescue[accuracy] * 100)}",
             AGREES if converged else DISAGREES,
             "paper_epoch",
