@@ -292,6 +292,25 @@ def _setting_label(threshold: float, tau: float, scale: float) -> str:
     return f"(Th_init, tau, s) = ({threshold:g}, {tau:g}, {scale:g})"
 
 
+def _rows_with(records: pd.DataFrame, columns: list[str], values: tuple) -> pd.DataFrame:
+    """The rows whose `columns` equal `values` (floats compared with a tolerance)."""
+    return records[np.isclose(records[columns].to_numpy(float), values).all(axis=1)]
+
+
+def _fig6_setting(settings: dict, threshold: float, tau: float, scale: float) -> dict | None:
+    """The paper's Fig. 6 setting with this (Th_init, tau, s), if it has one."""
+    return next(
+        (
+            setting
+            for setting in settings.values()
+            if np.allclose(
+                [setting["threshold"], setting["tau"], setting["scale"]], [threshold, tau, scale]
+            )
+        ),
+        None,
+    )
+
+
 def fig6_ablation(records: pd.DataFrame, paper: dict | None = None) -> Figure:
     """Fig. 6: test accuracy over epochs with threshold learning on vs off (lr_Th = 0).
 
@@ -307,15 +326,8 @@ def fig6_ablation(records: pd.DataFrame, paper: dict | None = None) -> Figure:
     )
     figure, axes = new_figure(len(settings), sharey=True)
     for ax, setting in zip(axes, settings, strict=True):
-        group = records[np.isclose(records[settings_columns].to_numpy(float), setting).all(axis=1)]
-        match = next(
-            (
-                s
-                for s in reference["settings"].values()
-                if np.allclose([s["threshold"], s["tau"], s["scale"]], setting)
-            ),
-            None,
-        )
+        group = _rows_with(records, settings_columns, setting)
+        match = _fig6_setting(reference["settings"], *setting)
         for lr_th in sorted(group["config.lr_th"].unique(), reverse=True):
             color = METHOD_COLORS["rouser" if lr_th > 0 else "baseline"]
             stats = seed_stats(group[group["config.lr_th"] == lr_th], ["epoch"], "test_accuracy")
@@ -370,13 +382,9 @@ def paper_epoch(
     for method in method_order(rows["config.method"].unique()):
         color = METHOD_COLORS[method]
         group = rows[rows["config.method"] == method]
-        series = sorted(group[setting].drop_duplicates().itertuples(index=False, name=None))
+        series = group[setting].drop_duplicates().itertuples(index=False, name=None)
         for number, (threshold, tau, scale, lr_th) in enumerate(sorted(series, reverse=True)):
-            runs = group[
-                np.isclose(group[setting].to_numpy(float), (threshold, tau, scale, lr_th)).all(
-                    axis=1
-                )
-            ]
+            runs = _rows_with(group, setting, (threshold, tau, scale, lr_th))
             label = METHOD_LABELS[method]
             if threshold != th_init:  # Table II's setting is the plain method name
                 label += f", Th_init {threshold:g}, tau {tau:g}, s {scale:g}, lr_Th {lr_th:g}"
@@ -385,13 +393,7 @@ def paper_epoch(
                 stats = seed_stats(runs, ["paper_epochs"], column)
                 band(ax, stats.index.to_numpy(), stats, color, f"ours: {label}", **style)
             arm = 0.0 if method == "baseline" else lr_th
-            match = next(
-                (
-                    s for s in fig6.values()
-                    if np.allclose([s["threshold"], s["tau"], s["scale"]], [threshold, tau, scale])
-                ),
-                None,
-            )  # fmt: skip
+            match = _fig6_setting(fig6, threshold, tau, scale)
             if match is not None and arm in match["start"]:
                 axes[0].plot(
                     [1.0], [match["start"][arm]], ls="none", marker="o", mfc="white", color=color,
