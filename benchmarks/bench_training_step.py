@@ -90,7 +90,7 @@ def make_step(
     """A closure doing one optimizer step of the named implementation."""
     torch.manual_seed(0)
     if name == "rouser-events":  # what a loader hands over: the batch's spike positions
-        x = EventBatch.from_positions(x.reshape(-1).nonzero()[:, 0], tuple(x.shape))
+        x = EventBatch.from_dense(x)
     if name.startswith("rouser"):
         model: nn.Module = build_network((sizes[0],), sizes[1:-1], sizes[-1])
         model.blocks[0].sparse_input = name != "rouser-dense"

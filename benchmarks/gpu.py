@@ -55,6 +55,8 @@ from rouser.optim import make_optimizer
 # 32 x 300 x 2,312 bins; DVS128 and SHD as in bench_training_step.py.
 DENSITY = {"nmnist": 0.007, "dvs128": 0.01, "shd": 0.02}
 NMNIST_TRAIN_SAMPLES = 60_000
+# rouser's own implementations (fed events); `<backend>-dense` is one fed the dense batch
+ROUSER_BACKENDS = ("triton", "numba", "torch", "auto")
 BATCH = 32
 
 
@@ -91,8 +93,8 @@ def implementations(device: torch.device) -> list[str]:
 def make_model(name: str, sizes: tuple[int, ...]) -> tuple[nn.Module, torch.optim.Optimizer]:
     """The named implementation of the network and its Adam optimizer, seeded alike."""
     torch.manual_seed(0)
-    if name in ("triton", "triton-dense", "numba", "torch", "auto"):
-        backend = name.removesuffix("-dense")
+    backend = name.removesuffix("-dense")
+    if backend in ROUSER_BACKENDS:
         model: nn.Module = build_network((sizes[0],), sizes[1:-1], sizes[-1], backend=backend)
         return model, make_optimizer(model, 1e-3, 1e-3)
     model = SnnTorchNet(sizes) if name == "snntorch" else MatmulFloor(sizes)
@@ -109,7 +111,7 @@ def make_step(
     """
     model, optimizer = make_model(name, sizes)
     model.to(batch.device)
-    events_input = name in ("triton", "numba", "torch", "auto")
+    events_input = name in ROUSER_BACKENDS
     x = batch if events_input else batch.dense().flatten(2)
 
     def step() -> torch.Tensor:
@@ -157,8 +159,7 @@ def peak_mb(step: Callable[[], torch.Tensor], device: torch.device) -> float:
 def events(steps: int, batch: int, inputs: int, density: float, device: torch.device) -> EventBatch:
     """A random event batch [T, B, inputs], each bin spiking with `density`, drawn on the
     device."""
-    spiking = torch.rand(steps * batch * inputs, device=device) < density
-    return EventBatch.from_positions(spiking.nonzero()[:, 0], (steps, batch, inputs))
+    return EventBatch.from_dense(torch.rand(steps, batch, inputs, device=device) < density)
 
 
 def bench_network(

@@ -16,6 +16,8 @@ Example::
     ([0, 7], 2)
     >>> batch.dense()[:, 0].tolist()
     [[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
+    >>> EventBatch.from_dense(batch.dense()).index.tolist()
+    [0, 7]
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ class EventBatch:
         if positions.numel() and (positions.min() < 0 or positions.max() >= math.prod(shape)):
             raise ValueError(f"event positions must lie in [0, {math.prod(shape)}) for {shape}")
         return cls(torch.unique(positions, sorted=True), shape)
+
+    @classmethod
+    def from_dense(cls, spikes: torch.Tensor) -> EventBatch:
+        """The non-zero bins of a `[T, B, *frame_shape]` tensor (the inverse of `dense`)."""
+        return cls.from_positions(spikes.reshape(-1).nonzero()[:, 0], tuple(spikes.shape))
 
     @property
     def time_bins(self) -> int:

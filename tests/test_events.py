@@ -23,7 +23,7 @@ from rouser.sparse_input import event_linear, sparse_input_linear
 def random_events(shape=(7, 3, 2, 5, 4), density=0.08, seed=0) -> EventBatch:
     generator = torch.Generator().manual_seed(seed)
     dense = torch.rand(shape, generator=generator) < density
-    return EventBatch.from_positions(dense.reshape(-1).nonzero()[:, 0], shape)
+    return EventBatch.from_dense(dense)
 
 
 def test_docstring_example_runs():
