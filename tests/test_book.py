@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from rouser import paths
-from rouser.config import resolve_run
+from rouser.config import load_config, resolve_run
 from rouser.experiments import all_runs
 from rouser.records import read_record, record_path
 from rouser.report.render import Rendered
@@ -93,7 +93,7 @@ def test_committed_records_are_exactly_the_profiles_runs() -> None:
 def test_reproduce_page_counts_each_profiles_runs() -> None:
     """The profile table of `book/reproduce.md` states how many runs each profile trains."""
     text = (BOOK / "reproduce.md").read_text()
-    for profile in yaml.safe_load((REPO / "_config.yml").read_text())["profiles"]:
+    for profile in load_config()["profiles"]:
         row = re.search(rf"^\| `{profile}`[^|]*\|[^|]*\| (\d+) \|", text, re.M)
         assert row, f"no row for profile {profile!r} in reproduce.md"
         assert int(row.group(1)) == len(all_runs(profile)), profile
