@@ -4,7 +4,7 @@ Event-camera and cochlea inputs are almost all zeros (NMNIST at 1 ms: ~0.6% of t
 inputs per step hold a spike; SHD at 10 ms: ~2% of 700; DVS128 at 10 ms: ~1% of 32,768), and
 the first layer's weights are the largest. A dense ``x @ W.T`` multiplies all the zeros; this
 path finds the non-zeros once (compressed rows) and does the forward product and the weight
-gradient over them alone. Measured on 2 CPU cores (numba, serial): NMNIST-sized layer
+gradient over them alone. Measured on 2 CPU cores (numba, one thread): NMNIST-sized layer
 (9,600 x 2,312 -> 500) forward + weight gradient ~100 ms instead of ~600 ms dense; SHD
 (3,200 x 700 -> 200) ~6 ms instead of ~25 ms (``benchmarks/bench_training_step.py``).
 
@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from rouser.events import EventBatch
+from rouser.threads import follow_torch
 
 
 @numba.njit(cache=True)
@@ -65,10 +66,15 @@ def _compress_rows(x):  # pragma: no cover - compiled
     return pointers, columns, values
 
 
-@numba.njit(cache=True)
+# The forward product gives each of numba's threads (`rouser.threads.follow_torch`) whole
+# rows, so every output element sums in the order one thread would: results do not depend
+# on the thread count. The weight gradient stays serial: many input rows add to each of its
+# rows, and splitting its columns between threads instead measured 7x slower.
+@numba.njit(cache=True, parallel=True)
 def _sparse_times_dense(pointers, columns, values, weight_t, out):  # pragma: no cover
-    """``out[r] = sum over non-zeros (r, c) of x[r, c] * weight_t[c]``; out starts at zero."""
-    for r in range(pointers.shape[0] - 1):
+    """``out[r] = sum over non-zeros (r, c) of x[r, c] * weight_t[c]``; out is overwritten."""
+    for r in numba.prange(pointers.shape[0] - 1):
+        out[r] = 0.0
         for k in range(pointers[r], pointers[r + 1]):
             c, v = columns[k], values[k]
             for j in range(weight_t.shape[1]):
@@ -109,8 +115,9 @@ class _NumbaCsrLinear(torch.autograd.Function):
     def forward(ctx, weight, csr):  # type: ignore[override]
         """Sums the weight rows each input row's non-zeros select."""
         weight_t = weight.detach().t().contiguous()
-        out = torch.zeros(csr.n_rows, weight.shape[0], dtype=weight.dtype)
+        out = torch.empty(csr.n_rows, weight.shape[0], dtype=weight.dtype)
         arrays = (csr.pointers.numpy(), csr.columns.numpy(), csr.values.numpy())
+        follow_torch()
         _sparse_times_dense(*arrays, weight_t.numpy(), out.numpy())
         ctx.arrays, ctx.n_columns = arrays, csr.n_columns
         return out
