@@ -9,11 +9,12 @@ pass took 18.3 ms, and 3.2 ms with the exponential removed.
 ARM's optimized-routines, which glibc ships): :math:`e^x = 2^{k/32} \, 2^{r/32}` with
 :math:`k` the nearest integer to :math:`32 x / \ln 2`, :math:`2^{k/32}` from a 32-entry table
 of doubles, and :math:`2^{r/32}` from a cubic in double precision, rounded once to float32.
-The multiply-adds are fused, as glibc's x86-64 build runs them on every CPU with FMA (and
-as aarch64 always does). Its results therefore equal glibc's bit for bit; the tests check
-all :math:`2^{32}` float32 inputs where the C library is glibc. That is what keeps the
+The multiply-adds are fused, as glibc's x86-64 build runs them on every CPU with FMA. Its
+results equal glibc's bit for bit: the tests compare all :math:`2^{32}` float32 inputs
+where the C library is glibc on an x86-64 CPU with FMA. That is what keeps the
 committed training records, computed with ``math.exp``, reproducible bit for bit, while the
-backward loop now vectorises (8 lanes on AVX2). It is also independent of the C library, so
+backward loop now vectorises (on AVX2: 4 doubles per instruction and one gather
+from the table, read from the compiled code). It is also independent of the C library, so
 other platforms get glibc's values too.
 
 Example::

@@ -47,8 +47,8 @@ from rouser.threads import follow_torch
 # interact) and walks time inside it, the neurons innermost (contiguous in memory) and
 # branch-free, so LLVM vectorises them: measured 0.48 ms instead of 1.8 ms for a
 # [100, 32, 200] forward pass on one thread. Each element sees the same operations in the
-# same order whatever the thread count, and there is no fastmath, so results stay
-# bit-identical to torch's and to a serial run. Threads: numba's, which follow
+# same order whatever the thread count, and there is no fastmath, so the forward pass stays
+# bit-identical to torch's and every pass to a serial run. Threads: numba's, which follow
 # ``torch.set_num_threads`` (`rouser.threads.follow_torch`).
 @numba.njit(cache=True, parallel=True)
 def _forward_numba(x, th, cd, vd, spikes, voltage):  # pragma: no cover - compiled
