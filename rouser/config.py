@@ -99,6 +99,7 @@ SETTINGS: dict[str, tuple[str, float | None, float | None, str]] = {
     "quantize_weights": (FLAG, None, None, "true or false"),
     "flush_denormal": (FLAG, None, None, "true or false"),
     "lava_dl_augment": (FLAG, None, None, "true or false"),
+    "loss_sum_over_batch": (FLAG, None, None, "true or false"),
 }
 # Settings added after records were committed, with the value that reproduces the runs made
 # before they existed. At that value a setting is left out of `RunConfig.to_dict` (and so of
@@ -107,6 +108,7 @@ LATER_SETTINGS: dict[str, Any] = {
     "quantize_weights": False,
     "flush_denormal": False,
     "lava_dl_augment": False,
+    "loss_sum_over_batch": False,
 }
 # Bounds that exclude their end point (everything else includes it).
 _OPEN_BELOW = {"tau", "scale", "latency_target"}
@@ -210,6 +212,7 @@ class RunConfig:
     quantize_weights: bool = False  # LATER_SETTINGS: a default keeps old records readable
     flush_denormal: bool = False  # LATER_SETTINGS too
     lava_dl_augment: bool = False  # LATER_SETTINGS too
+    loss_sum_over_batch: bool = False  # LATER_SETTINGS too
 
     @property
     def learn_threshold(self) -> bool:

@@ -54,8 +54,10 @@ def train_epoch(
         spikes = spikes.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)
         output = model(spikes)
-        loss = spike_rate_loss(output, labels, run.true_rate, run.false_rate)
-        loss_value = loss.item()
+        reduction = "sum" if run.loss_sum_over_batch else "mean"  # "sum": lava-dl's SpikeRate
+        loss = spike_rate_loss(output, labels, run.true_rate, run.false_rate, reduction)
+        # recorded per sample whatever the reduction, so that runs stay comparable
+        loss_value = loss.item() / (labels.shape[0] if reduction == "sum" else 1)
         if not math.isfinite(loss_value):
             raise FloatingPointError(
                 f"training loss became {loss_value} at epoch {epoch}, batch {batch}; "

@@ -42,6 +42,7 @@ NOTEBOOK_PARAMETERS = (
     "dropout",
     "quantize_weights",
     "lava_dl_augment",
+    "loss_sum_over_batch",
 )
 NOTEBOOK_OPTIONS = ("data_root", "runs_dir", "device", "cache_dir", "export_nir")
 # Names IPython itself puts in a notebook's namespace.

@@ -31,20 +31,27 @@ def spike_rate_loss(
     labels: torch.Tensor,
     true_rate: float = 0.2,
     false_rate: float = 0.03,
+    reduction: str = "mean",
 ) -> torch.Tensor:
     """Squared error between output spike rates and target rates.
 
-    Summed over output neurons and averaged over the batch, so the loss (and the weight
-    learning rate it implies) does not depend on the batch size.
+    Summed over output neurons and, by default, averaged over the batch, so the loss (and the
+    weight learning rate it implies) does not depend on the batch size. ``reduction="sum"``
+    sums over the batch instead, as lava-dl's ``SpikeRate`` does by default: the same
+    gradients times B, which Adam's step size ignores up to its epsilon (the fidelity study
+    measures it: ``loss_sum_over_batch``).
     """
     if output_spikes.dim() != 3 or labels.shape != output_spikes.shape[1:2]:
         raise ValueError(
             f"expected output spikes [T, B, C] and labels [B], got {list(output_spikes.shape)} "
             f"and {list(labels.shape)}"
         )
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction={reduction!r} must be 'mean' or 'sum'")
     rates = output_spikes.mean(0)
     targets = target_rates(labels, rates.shape[1], true_rate, false_rate).to(rates.dtype)
-    return ((rates - targets) ** 2).sum(1).mean()
+    per_sample = ((rates - targets) ** 2).sum(1)
+    return per_sample.sum() if reduction == "sum" else per_sample.mean()
 
 
 def predict(output_spikes: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,8 @@ from rouser.train import build_model
 PROFILES = tuple(load_config()["profiles"])
 SETTINGS = {
     "rouser defaults", "fixed point", "delay shift", "weight norm", "dropout 0.05",
-    "lava-dl surrogate", "8-bit weights", "lava-dl augmentation", "all of lava-dl's",
+    "lava-dl surrogate", "8-bit weights", "lava-dl augmentation", "loss summed over the batch",
+    "all of lava-dl's",
 }  # fmt: skip
 
 
@@ -170,8 +171,10 @@ def test_fidelity_study_sets_the_method_inside_its_axis(profile: str, config: di
         0.05,
         0.15,
     )
-    assert lava.quantize_weights and lava.lava_dl_augment
+    assert lava.quantize_weights and lava.lava_dl_augment and lava.loss_sum_over_batch
     assert by_label["lava-dl augmentation, Rouser"].lava_dl_augment
+    assert by_label["loss summed over the batch, Rouser"].loss_sum_over_batch
+    assert not defaults.loss_sum_over_batch
 
 
 def test_experiment_without_a_method_is_refused(config: dict) -> None:

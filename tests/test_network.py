@@ -63,6 +63,22 @@ def test_prediction_is_the_output_with_most_spikes() -> None:
 def test_loss_rejects_mismatched_shapes() -> None:
     with pytest.raises(ValueError, match="expected output spikes"):
         spike_rate_loss(torch.zeros(5, 3, 4), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ValueError, match="reduction='none' must be 'mean' or 'sum'"):
+        spike_rate_loss(torch.zeros(5, 2, 4), torch.zeros(2, dtype=torch.long), reduction="none")
+
+
+def test_summed_loss_is_the_batch_size_times_the_mean_and_so_are_its_gradients() -> None:
+    """lava-dl's reduction='sum': with a power-of-two batch, exactly B x the mean."""
+    generator = torch.Generator().manual_seed(0)
+    rates = torch.rand(20, 8, 4, generator=generator, requires_grad=True)
+    labels = torch.randint(0, 4, (8,), generator=generator)
+    gradients = {}
+    for reduction in ("mean", "sum"):
+        loss = spike_rate_loss(rates, labels, reduction=reduction)
+        (gradients[reduction],) = torch.autograd.grad(loss, rates)
+        gradients[reduction + " loss"] = loss.detach()
+    assert torch.equal(gradients["sum loss"], 8 * gradients["mean loss"])
+    assert torch.equal(gradients["sum"], 8 * gradients["mean"])
 
 
 def test_sparse_first_layer_equals_the_dense_product_and_weight_gradient() -> None:

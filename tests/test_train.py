@@ -377,3 +377,16 @@ def test_lava_dl_options_train_and_are_recorded(tmp_path):
     model = train_module.build_model(run)
     assert all(block.delay_shift for block in model.blocks)
     assert [block.dropout for block in model.blocks] == [0.05, 0.05, 0.0]
+
+
+def test_loss_summed_over_the_batch_trains_otherwise_and_records_the_mean(tmp_path):
+    """lava-dl's summed loss scales every gradient by B: Adam's steps stay almost the same
+    (they differ through its epsilon only), and the recorded loss is still per sample."""
+    mean = train(toy_run(epochs=2), tmp_path / "mean", "cpu", loaders=toy_loaders(), progress=False)
+    summed_run = toy_run(epochs=2, loss_sum_over_batch=True)
+    summed = train(summed_run, tmp_path / "sum", "cpu", loaders=toy_loaders(), progress=False)
+    assert summed["config"]["loss_sum_over_batch"] is True
+    assert "loss_sum_over_batch" not in mean["config"]  # a later setting at its default
+    assert untimed(summed["history"]) != untimed(mean["history"])
+    for a, b in zip(mean["history"], summed["history"], strict=True):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=0.05)
