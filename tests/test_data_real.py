@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import runpy
 import urllib.request
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -129,3 +131,17 @@ def test_real_dvs128_clips_bin_at_full_resolution(shared_data):
     sample = downsampled(events)
     assert to_dense(sample, downsampled).shape == (150, 2, 32, 32)
     assert int(sample.count.sum()) == int(inside.sum())
+
+
+def test_lava_dl_binning_is_rouser_binning_delayed_and_re_edged(shared_data):
+    """`workflow/scripts/lava_dl_binning.py`, the source of the fidelity page's numbers on
+    lava-dl's time bins, on the first 30 real recordings."""
+    script = Path(__file__).parents[1] / "workflow" / "scripts" / "lava_dl_binning.py"
+    compare = runpy.run_path(str(script))["compare"]
+    files = sorted((shared_data / "NMNIST" / "Train").glob("*/*.bin"))[:30]
+    result = compare(files)
+    shares = result["bin_offset_share"]
+    assert min(shares) >= 0 and sum(shares.values()) == pytest.approx(1.0)
+    assert shares.get(0, 0.0) < 0.5  # most events sit in a later bin under lava-dl's rule
+    assert result["kept_by_lava_dl_only"] == 0.0  # it starts earlier, so it drops, never adds
+    assert 0.0 < result["shared_positions"] < 0.5
