@@ -100,6 +100,7 @@ SETTINGS: dict[str, tuple[str, float | None, float | None, str]] = {
     "flush_denormal": (FLAG, None, None, "true or false"),
     "lava_dl_augment": (FLAG, None, None, "true or false"),
     "loss_sum_over_batch": (FLAG, None, None, "true or false"),
+    "lava_dl_bins": (FLAG, None, None, "true or false"),
 }
 # Settings added after records were committed, with the value that reproduces the runs made
 # before they existed. At that value a setting is left out of `RunConfig.to_dict` (and so of
@@ -109,6 +110,7 @@ LATER_SETTINGS: dict[str, Any] = {
     "flush_denormal": False,
     "lava_dl_augment": False,
     "loss_sum_over_batch": False,
+    "lava_dl_bins": False,
 }
 # Bounds that exclude their end point (everything else includes it).
 _OPEN_BELOW = {"tau", "scale", "latency_target"}
@@ -213,6 +215,7 @@ class RunConfig:
     flush_denormal: bool = False  # LATER_SETTINGS too
     lava_dl_augment: bool = False  # LATER_SETTINGS too
     loss_sum_over_batch: bool = False  # LATER_SETTINGS too
+    lava_dl_bins: bool = False  # LATER_SETTINGS too
 
     @property
     def learn_threshold(self) -> bool:

@@ -43,6 +43,7 @@ NOTEBOOK_PARAMETERS = (
     "quantize_weights",
     "lava_dl_augment",
     "loss_sum_over_batch",
+    "lava_dl_bins",
 )
 NOTEBOOK_OPTIONS = ("data_root", "runs_dir", "device", "cache_dir", "export_nir")
 # Names IPython itself puts in a notebook's namespace.

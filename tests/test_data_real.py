@@ -77,6 +77,22 @@ def test_binning_keeps_every_event_of_the_window(real_train, bin_us):
     assert on_edges > 0  # the edge case was exercised
 
 
+def test_lava_dl_bins_round_each_time_from_zero_ties_to_even(real_train):
+    """`Binning(lava_dl=True)`: per-bin counts equal lava-dl's ``np.round(t / 1 ms)`` from
+    t = 0 (``fill_tensor``), ties included, and bins from 300 on are dropped."""
+    binning = Binning((34, 34, 2), 250, 1000, 2, (34, 34, 2), lava_dl=True)
+    ties = 0
+    for position in range(0, 1000, 50):
+        events = real_train.events(position)
+        sample = binning(events)
+        bins = np.round(events["t"] / 1000).astype(np.int64)
+        ties += int((events["t"] % 1000 == 500).sum())
+        per_bin = np.bincount(sample.index // binning.n_features, weights=sample.count)
+        expected = np.bincount(bins[bins < 250], minlength=len(per_bin))
+        np.testing.assert_array_equal(per_bin, expected)
+    assert ties > 0  # half-way times occurred, so ties to even were exercised
+
+
 def test_real_nmnist_loads_offline_with_a_holdout_test_set(shared_data, tmp_path, no_network):
     run = resolve_run("nmnist", "rouser", "cpu", train_subset=200)
     listing = sorted(p.name for p in (shared_data / "NMNIST").iterdir())

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from rouser.config import deep_merge, load_config, profile_config
+from rouser.data import binning_for
 from rouser.data.loaders import HOLDOUT_FRACTION
 from rouser.experiments import (
     NOTEBOOK_OPTIONS,
@@ -29,7 +30,7 @@ PROFILES = tuple(load_config()["profiles"])
 SETTINGS = {
     "rouser defaults", "fixed point", "delay shift", "weight norm", "dropout 0.05",
     "lava-dl surrogate", "8-bit weights", "lava-dl augmentation", "loss summed over the batch",
-    "all of lava-dl's",
+    "lava-dl time bins", "all of lava-dl's",
 }  # fmt: skip
 
 
@@ -172,9 +173,11 @@ def test_fidelity_study_sets_the_method_inside_its_axis(profile: str, config: di
         0.15,
     )
     assert lava.quantize_weights and lava.lava_dl_augment and lava.loss_sum_over_batch
+    assert lava.lava_dl_bins and binning_for(lava).lava_dl
     assert by_label["lava-dl augmentation, Rouser"].lava_dl_augment
     assert by_label["loss summed over the batch, Rouser"].loss_sum_over_batch
-    assert not defaults.loss_sum_over_batch
+    assert by_label["lava-dl time bins, Rouser"].lava_dl_bins
+    assert not (defaults.loss_sum_over_batch or binning_for(defaults).lava_dl)
 
 
 def test_experiment_without_a_method_is_refused(config: dict) -> None:

@@ -40,6 +40,11 @@ class Binning:
 
     `native_size` is the reader's sensor; when `sensor_size` is smaller, tonic's `Downsample`
     maps pixels onto it first (the paper's sizes equal the native ones).
+
+    `lava_dl` bins as lava-dl's tutorial does instead (``slayer.io.Event.fill_tensor``): bin
+    ``round(t / bin_us)`` from t = 0, ties to even, so the window starts at t = 0 rather
+    than at the first event (N-MNIST: spikes 1-2 bins later for most events,
+    `workflow/scripts/lava_dl_binning.py`).
     """
 
     sensor_size: tuple[int, int, int]  # (W, H, P) as tonic, (channels, 1, 1) for SHD
@@ -47,6 +52,7 @@ class Binning:
     bin_us: int
     spatial_dims: int  # 2: camera frames [P, H, W]; 1: cochlea channels [P, X]
     native_size: tuple[int, int, int]
+    lava_dl: bool = False
 
     def __post_init__(self) -> None:
         if self.spatial_dims not in (1, 2):
@@ -96,6 +102,10 @@ class Binning:
                 events
             )
         start = int(events["t"][0])
+        if self.lava_dl:  # each event moved to the start of its rounded bin (order is kept)
+            events = events.copy()
+            events["t"] = np.round(events["t"] / self.bin_us).astype(np.int64) * self.bin_us
+            start = 0
         frames = ToFrame(
             sensor_size=self.sensor_size,
             time_window=self.bin_us,

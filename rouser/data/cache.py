@@ -48,6 +48,8 @@ def cache_key(recordings: Recordings, binning: Binning, source: str) -> str:
             list(binning.native_size),
         ],
     }
+    if binning.lava_dl:  # only then: caches binned before the option existed keep their keys
+        payload["binning"].append("lava-dl")
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
 

@@ -51,6 +51,7 @@ def binning_for(run: RunConfig) -> Binning:
         bin_us=run.bin_us,
         spatial_dims=reader.spatial_dims,
         native_size=tuple(reader.sensor_size),
+        lava_dl=run.lava_dl_bins,
     )
 
 

@@ -2,10 +2,11 @@
 
 lava-dl's tutorial reads each recording with times in milliseconds and fills its tensor with
 ``np.round(t / sampling_time)`` from t = 0 (`slayer.io.Event.fill_tensor`, ties to even),
-dropping events at bin 300 or later. rouser (`rouser.data.binning.Binning`) bins with tonic's
-``ToFrame`` from the recording's first event, in half-open 1 ms intervals. Both give 300 bins
-of 1 ms of the same spikes; they differ by a delay (the first event's time, rounded) and by
-where the bin edges fall. This script measures both on real recordings, without training:
+dropping events at bin 300 or later (`rouser.data.binning.Binning(lava_dl=True)`, the run
+setting ``lava_dl_bins``). rouser's default bins with tonic's ``ToFrame`` from the
+recording's first event, in half-open 1 ms intervals. Both give 300 bins of 1 ms of the same
+spikes; they differ by a delay (the first event's time, rounded) and by where the bin edges
+fall. This script measures how much on real recordings, without training:
 
     python workflow/scripts/lava_dl_binning.py --data-root ../shared/data [--limit 1000]
 
@@ -32,7 +33,8 @@ EVENTS = np.dtype([("x", int), ("y", int), ("t", int), ("p", int)])
 
 def compare(files: list[Path]) -> dict:
     """The comparison over `files` (N-MNIST ``.bin`` recordings), as plain numbers."""
-    binning = Binning(SENSOR, BINS, BIN_US, spatial_dims=2, native_size=SENSOR)
+    ours_binning = Binning(SENSOR, BINS, BIN_US, spatial_dims=2, native_size=SENSOR)
+    lava_binning = Binning(SENSOR, BINS, BIN_US, 2, SENSOR, lava_dl=True)
     offsets: Counter[int] = Counter()
     first_us, only_rouser, only_lava, events, shared, occupied = [], 0, 0, 0, 0, 0
     for file in files:
@@ -47,11 +49,8 @@ def compare(files: list[Path]) -> dict:
         only_rouser += int(np.sum(keep_ours & ~keep_lava))
         only_lava += int(np.sum(keep_lava & ~keep_ours))
         events += len(t)
-        # occupied positions, in rouser's layout (t, p, y, x) flattened
-        features = int(np.prod(SENSOR))
-        pixel = (recording["p"] * SENSOR[1] + recording["y"]) * SENSOR[0] + recording["x"]
-        lava_positions = set((lava[keep_lava] * features + pixel[keep_lava]).tolist())
-        rouser_positions = set(binning(recording).index.tolist())
+        lava_positions = set(lava_binning(recording).index.tolist())
+        rouser_positions = set(ours_binning(recording).index.tolist())
         shared += len(lava_positions & rouser_positions)
         occupied += len(lava_positions | rouser_positions)
     total = sum(offsets.values())
