@@ -160,7 +160,7 @@ class Rendered:
             styled = table.style.set_uuid(self.name)  # stable HTML ids: reproducible pages
             styled = styled.set_caption(table.attrs.get("title", "")).hide(axis="index")
             styled = styled.hide(table.attrs.get("hidden_columns", []), axis="columns")
-            display(styled.format(precision=2, na_rep="-"))
+            display(styled.format(precision=table.attrs.get("precision", 2), na_rep="-"))
             if table.attrs.get("note"):
                 display(Markdown(table.attrs["note"]))
         if self.provenance:
