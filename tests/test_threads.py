@@ -49,6 +49,7 @@ def test_results_are_bit_identical_on_one_and_two_threads(torch_threads):
 
 
 def test_numba_follows_torch_thread_count(torch_threads):
-    torch_threads(1)
-    kernels.forward_numba(torch.zeros(2, 1, 3), torch.ones(3), 0.5, 0.5)
-    assert numba.get_num_threads() == 1
+    for count in (numba.config.NUMBA_NUM_THREADS, 1):
+        torch_threads(count)
+        kernels.forward_numba(torch.zeros(2, 1, 3), torch.ones(3), 0.5, 0.5)
+        assert numba.get_num_threads() == count
