@@ -79,7 +79,7 @@ def test_binning_keeps_every_event_of_the_window(real_train, bin_us):
 
 def test_lava_dl_bins_round_each_time_from_zero_ties_to_even(real_train):
     """`Binning(lava_dl=True)`: per-bin counts equal lava-dl's ``np.round(t / 1 ms)`` from
-    t = 0 (``fill_tensor``), ties included, and bins from 300 on are dropped."""
+    t = 0 (``fill_tensor``), ties included, and events past the window are dropped."""
     binning = Binning((34, 34, 2), 250, 1000, 2, (34, 34, 2), lava_dl=True)
     ties = 0
     for position in range(0, 1000, 50):
