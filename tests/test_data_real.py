@@ -149,13 +149,12 @@ def test_real_dvs128_clips_bin_at_full_resolution(shared_data):
     assert int(sample.count.sum()) == int(inside.sum())
 
 
-def test_lava_dl_binning_is_rouser_binning_delayed_and_re_edged(shared_data):
+def test_lava_dl_binning_is_rouser_binning_delayed_and_re_edged(real_train):
     """`workflow/scripts/lava_dl_binning.py`, the source of the fidelity page's numbers on
     lava-dl's time bins, on the first 30 real recordings."""
     script = Path(__file__).parents[1] / "workflow" / "scripts" / "lava_dl_binning.py"
     compare = runpy.run_path(str(script))["compare"]
-    files = sorted((shared_data / "NMNIST" / "Train").glob("*/*.bin"))[:30]
-    result = compare(files)
+    result = compare(Recordings.first(real_train.reader, 30))
     shares = result["bin_offset_share"]
     assert min(shares) >= 0 and sum(shares.values()) == pytest.approx(1.0)
     assert shares.get(0, 0.0) < 0.5  # most events sit in a later bin under lava-dl's rule

@@ -10,40 +10,41 @@ fall. This script measures how much on real recordings, without training:
 
     python workflow/scripts/lava_dl_binning.py --data-root ../shared/data [--limit 1000]
 
-It prints the first event's time, the distribution of (lava-dl's bin - rouser's bin) over
-events, the events only one of the two keeps, and the share of occupied (bin, input)
-positions the two spike tensors have in common.
+It reads the first `--limit` training recordings by sample id, as the `cpu` profile does,
+and bins them with that profile's settings. It prints the first event's time, the
+distribution of (lava-dl's bin - rouser's bin) over events, the events only one of the two
+keeps, and the share of occupied (bin, input) positions the two spike tensors have in common.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from tonic.io import read_mnist_file
 
-from rouser.data.binning import Binning
-
-SENSOR = (34, 34, 2)
-BINS, BIN_US = 300, 1000
-EVENTS = np.dtype([("x", int), ("y", int), ("t", int), ("p", int)])
+from rouser.config import resolve_run
+from rouser.data import binning_for
+from rouser.data.nmnist import NMNIST
+from rouser.data.readers import Recordings, open_split
 
 
-def compare(files: list[Path]) -> dict:
-    """The comparison over `files` (N-MNIST ``.bin`` recordings), as plain numbers."""
-    ours_binning = Binning(SENSOR, BINS, BIN_US, spatial_dims=2, native_size=SENSOR)
-    lava_binning = Binning(SENSOR, BINS, BIN_US, 2, SENSOR, lava_dl=True)
+def compare(recordings: Recordings) -> dict:
+    """The comparison over `recordings` (N-MNIST, the `cpu` profile's binning), as numbers."""
+    ours_binning = binning_for(resolve_run("nmnist", "rouser", "cpu"))
+    lava_binning = dataclasses.replace(ours_binning, lava_dl=True)
+    bins, bin_us = ours_binning.time_bins, ours_binning.bin_us
     offsets: Counter[int] = Counter()
     first_us, only_rouser, only_lava, events, shared, occupied = [], 0, 0, 0, 0, 0
-    for file in files:
-        recording = read_mnist_file(str(file), dtype=EVENTS)
+    for position in range(len(recordings)):
+        recording = recordings.events(position)
         t = recording["t"].astype(np.int64)
         first_us.append(int(t.min()))
-        ours = (t - t.min()) // BIN_US
-        lava = np.round(t / BIN_US).astype(np.int64)
-        keep_ours, keep_lava = ours < BINS, lava < BINS
+        ours = (t - t.min()) // bin_us
+        lava = np.round(t / bin_us).astype(np.int64)
+        keep_ours, keep_lava = ours < bins, lava < bins
         both = keep_ours & keep_lava
         offsets.update((lava[both] - ours[both]).tolist())
         only_rouser += int(np.sum(keep_ours & ~keep_lava))
@@ -55,7 +56,7 @@ def compare(files: list[Path]) -> dict:
         occupied += len(lava_positions | rouser_positions)
     total = sum(offsets.values())
     return {
-        "recordings": len(files),
+        "recordings": len(recordings),
         "events": events,
         "first_event_us": {"median": float(np.median(first_us)), "max": max(first_us)},
         "bin_offset_share": {k: v / total for k, v in sorted(offsets.items())},
@@ -70,10 +71,8 @@ def main() -> None:
     parser.add_argument("--data-root", type=Path, required=True)
     parser.add_argument("--limit", type=int, default=1000, help="recordings to read")
     args = parser.parse_args()
-    files = sorted((args.data_root / "NMNIST" / "Train").glob("*/*.bin"))[: args.limit]
-    if not files:
-        raise SystemExit(f"no N-MNIST recordings under {args.data_root / 'NMNIST' / 'Train'}")
-    result = compare(files)
+    reader = open_split(NMNIST, args.data_root, train=True, allow_download=False)
+    result = compare(Recordings.first(reader, args.limit))
     print(f"{result['recordings']} recordings, {result['events']:,} events")
     first = result["first_event_us"]
     print(f"first event at {first['median']:.0f} us (median), {first['max']} us at most")
