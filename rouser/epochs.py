@@ -50,11 +50,11 @@ def train_epoch(
     model.train()
     start = time.perf_counter()
     correct, loss_sum, samples = 0, 0.0, 0
+    reduction = "sum" if run.loss_sum_over_batch else "mean"  # "sum": lava-dl's SpikeRate
     for batch, (spikes, labels) in enumerate(_batches(loader, f"train {epoch}", progress)):
         spikes = spikes.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)
         output = model(spikes)
-        reduction = "sum" if run.loss_sum_over_batch else "mean"  # "sum": lava-dl's SpikeRate
         loss = spike_rate_loss(output, labels, run.true_rate, run.false_rate, reduction)
         # recorded per sample whatever the reduction, so that runs stay comparable
         loss_value = loss.item() / (labels.shape[0] if reduction == "sum" else 1)

@@ -101,11 +101,10 @@ class Binning:
             events = Downsample(sensor_size=self.native_size, target_size=self.sensor_size[:2])(
                 events
             )
-        start = int(events["t"][0])
         if self.lava_dl:  # each event moved to the start of its rounded bin (order is kept)
             events = events.copy()
             events["t"] = np.round(events["t"] / self.bin_us).astype(np.int64) * self.bin_us
-            start = 0
+        start = 0 if self.lava_dl else int(events["t"][0])
         frames = ToFrame(
             sensor_size=self.sensor_size,
             time_window=self.bin_us,
