@@ -101,6 +101,7 @@ SETTINGS: dict[str, tuple[str, float | None, float | None, str]] = {
     "lava_dl_augment": (FLAG, None, None, "true or false"),
     "loss_sum_over_batch": (FLAG, None, None, "true or false"),
     "lava_dl_bins": (FLAG, None, None, "true or false"),
+    "history_every": (INT, 1, None, ">= 1"),
 }
 # Settings added after records were committed, with the value that reproduces the runs made
 # before they existed. At that value a setting is left out of `RunConfig.to_dict` (and so of
@@ -111,6 +112,7 @@ LATER_SETTINGS: dict[str, Any] = {
     "lava_dl_augment": False,
     "loss_sum_over_batch": False,
     "lava_dl_bins": False,
+    "history_every": 1,
 }
 # Bounds that exclude their end point (everything else includes it).
 _OPEN_BELOW = {"tau", "scale", "latency_target"}
@@ -216,6 +218,9 @@ class RunConfig:
     lava_dl_augment: bool = False  # LATER_SETTINGS too
     loss_sum_over_batch: bool = False  # LATER_SETTINGS too
     lava_dl_bins: bool = False  # LATER_SETTINGS too
+    # The history holds epoch 0, every power of two, every `history_every`-th epoch and the
+    # last (`rouser.epochs.records_epoch`): a run of 1,340 short epochs keeps ~40 entries.
+    history_every: int = 1  # LATER_SETTINGS too
 
     @property
     def learn_threshold(self) -> bool:

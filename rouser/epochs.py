@@ -43,13 +43,13 @@ def train_epoch(
     epoch: int,
     progress: bool = False,
 ) -> dict:
-    """One pass of updates; returns running train accuracy and loss, samples and seconds.
+    """One pass of updates; returns running train accuracy and loss, samples, steps, seconds.
 
     A non-finite loss stops at once (FloatingPointError) instead of corrupting the model.
     """
     model.train()
     start = time.perf_counter()
-    correct, loss_sum, samples = 0, 0.0, 0
+    correct, loss_sum, samples, steps = 0, 0.0, 0, 0
     reduction = "sum" if run.loss_sum_over_batch else "mean"  # "sum": lava-dl's SpikeRate
     for batch, (spikes, labels) in enumerate(_batches(loader, f"train {epoch}", progress)):
         spikes = spikes.to(device, non_blocking=True)
@@ -69,12 +69,13 @@ def train_epoch(
         correct += int((predict(output) == labels).sum())
         loss_sum += loss_value * labels.shape[0]
         samples += labels.shape[0]
-    seconds = time.perf_counter() - start
+        steps += 1
     return {
         "train_accuracy": correct / samples,
         "train_loss": loss_sum / samples,
-        "epoch_seconds": seconds,
-        "samples_per_second": samples / seconds,
+        "epoch_seconds": time.perf_counter() - start,
+        "samples": samples,
+        "steps": steps,
     }
 
 
@@ -115,6 +116,21 @@ def check_finite(model: SpikingMLP, epoch: int) -> None:
             raise FloatingPointError(f"{name} became NaN or infinite during epoch {epoch}")
 
 
+def records_epoch(epoch: int, every: int, last: int) -> bool:
+    """Whether `epoch` is measured into the history: 0, every power of two, every `every`-th
+    epoch and the `last`. Powers of two keep the early, fast changes (dead neurons jump in
+    the first tens of steps) dense on a log axis; `every` (one paper epoch of steps for a
+    subset) spaces the rest evenly, so a run of a thousand short epochs keeps a short record.
+    """
+    return epoch == last or epoch % every == 0 or epoch & (epoch - 1) == 0
+
+
+def new_counts() -> dict:
+    """Counters a run carries (and its checkpoint saves): optimizer steps and training samples
+    since the start, and training seconds and samples since the last history entry."""
+    return {"steps": 0, "samples": 0, "span_seconds": 0.0, "span_samples": 0}
+
+
 def run_epoch(
     epoch: int,
     model: SpikingMLP,
@@ -124,23 +140,32 @@ def run_epoch(
     run: RunConfig,
     device: torch.device,
     progress: bool,
-) -> dict:
-    """Train one epoch (none for epoch 0), then measure everything the record holds."""
+    counts: dict,
+) -> dict | None:
+    """Train one epoch (none for epoch 0), then, if it enters the history, measure it.
+
+    `counts` (`new_counts`) is updated in place. A history entry's `steps` and `samples`
+    count from the start of the run, so results can be drawn over the paper's own axis;
+    its `epoch_seconds` and `samples_per_second` cover the training since the previous entry
+    (one epoch when every epoch is recorded); train accuracy and loss are the last epoch's.
+    Returns the entry, or None for an epoch left out of the history.
+    """
     train_loader, test_loader, _ = loaders
     if epoch == 0:
         start = time.perf_counter()
         accuracy, loss = evaluate(model, train_loader, run, device, None, "train 0", progress)
-        train = {
-            "train_accuracy": accuracy,
-            "train_loss": loss,
-            "epoch_seconds": 0.0,  # nothing is trained in epoch 0
-            "samples_per_second": None,
-        }
+        train = {"train_accuracy": accuracy, "train_loss": loss}
         extra_eval = time.perf_counter() - start
     else:
         train = train_epoch(model, optimizer, train_loader, run, device, epoch, progress)
         check_finite(model, epoch)
+        counts["steps"] += train["steps"]
+        counts["samples"] += train["samples"]
+        counts["span_seconds"] += train["epoch_seconds"]
+        counts["span_samples"] += train["samples"]
         extra_eval = 0.0
+    if not records_epoch(epoch, run.history_every, run.epochs):
+        return None
     start = time.perf_counter()
     meter = ActivityMeter()
     test_accuracy, test_loss = evaluate(
@@ -155,8 +180,12 @@ def run_epoch(
         **meter.result(),
         "weight_change": weight_change(model, initial),
         "thresholds": threshold_stats(model),
+        "steps": counts["steps"],
+        "samples": counts["samples"],
     }
-    entry["epoch_seconds"] = train["epoch_seconds"]
+    entry["epoch_seconds"] = counts["span_seconds"]  # 0.0 at epoch 0: nothing is trained
     entry["eval_seconds"] = extra_eval + time.perf_counter() - start
-    entry["samples_per_second"] = train["samples_per_second"]
+    span = counts["span_samples"]
+    entry["samples_per_second"] = span / counts["span_seconds"] if span else None
+    counts["span_seconds"], counts["span_samples"] = 0.0, 0
     return entry

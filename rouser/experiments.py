@@ -44,6 +44,7 @@ NOTEBOOK_PARAMETERS = (
     "lava_dl_augment",
     "loss_sum_over_batch",
     "lava_dl_bins",
+    "history_every",
 )
 NOTEBOOK_OPTIONS = ("data_root", "runs_dir", "device", "cache_dir", "export_nir")
 # Names IPython itself puts in a notebook's namespace.
@@ -64,13 +65,14 @@ def _labelled_runs(
     check_choice("experiment", name, experiment_names(config))
     resolved = profile_config(profile, config)
     spec = resolved["experiments"][name]
-    unknown = set(spec) - {"datasets", "methods", "epochs", "seeds", "vary"}
+    known = ("datasets", "methods", "epochs", "seeds", "settings", "vary")
+    unknown = set(spec) - set(known)
     if unknown:
         raise ValueError(
             f"experiment {name!r} in _config.yml has unknown keys {sorted(unknown)}; "
-            "known: datasets, methods, epochs, seeds, vary"
+            f"known: {', '.join(known)}"
         )
-    combinations: list[tuple[tuple[str, ...], dict]] = [((), {})]
+    combinations: list[tuple[tuple[str, ...], dict]] = [((), spec.get("settings", {}))]
     for axis in spec.get("vary", []):
         combinations = [
             ((*labels, label), {**settings, **overrides})

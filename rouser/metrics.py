@@ -42,6 +42,9 @@ class ActivityMeter:
     * ``dead_neurons[layer]``: for one input, the fraction of the layer's neurons that emit no
       spike over all time steps; averaged over the inputs (the paper's Fig. 4 wording).
       Hidden layers only: the output layer is trained towards fixed rates, not "dead".
+    * ``dead_per_batch[layer]``: for one batch, the fraction of the layer's neurons silent on
+      every input of the batch (the paper's "or input batch"); averaged over the batches,
+      each weighted by its number of inputs.
     * ``never_firing[layer]``: fraction of hidden neurons silent for every input seen.
     * ``spike_rate[layer]``: spikes per neuron per time step, averaged over the inputs; every
       layer, output included (Fig. 5).
@@ -52,6 +55,7 @@ class ActivityMeter:
         self.steps = 0
         self.sizes: list[int] = []
         self.dead_sum: list[torch.Tensor] = []
+        self.dead_batch_sum: list[torch.Tensor] = []
         self.fired: list[torch.Tensor] = []
         self.spike_sum: list[torch.Tensor] = []
 
@@ -64,6 +68,9 @@ class ActivityMeter:
             self.sizes = [spikes.shape[-1] for spikes in layers]
             # float64 totals: a paper-size test set has ~1e9 spikes, past float32's exact range
             self.dead_sum = [
+                torch.zeros((), dtype=torch.float64, device=device) for _ in layers[:-1]
+            ]
+            self.dead_batch_sum = [
                 torch.zeros((), dtype=torch.float64, device=device) for _ in layers[:-1]
             ]
             self.fired = [torch.zeros(n, dtype=torch.bool, device=device) for n in self.sizes[:-1]]
@@ -80,16 +87,21 @@ class ActivityMeter:
             if index < len(layers) - 1:
                 silent = counts == 0
                 self.dead_sum[index] += silent.double().mean(1).sum()
+                self.dead_batch_sum[index] += silent.all(0).double().mean() * batch
                 self.fired[index] |= ~silent.all(0)
 
     def result(self) -> dict[str, dict[str, float]]:
-        """``{"dead_neurons": {...}, "never_firing": {...}, "spike_rate": {...}}`` as floats."""
+        """``{"dead_neurons", "dead_per_batch", "never_firing", "spike_rate"}``, each a dict of
+        floats per layer."""
         if not self.n_inputs:
             raise ValueError("ActivityMeter.result() called before any update()")
         n = self.n_inputs
         return {
             "dead_neurons": {
                 layer_name(i): total.item() / n for i, total in enumerate(self.dead_sum)
+            },
+            "dead_per_batch": {
+                layer_name(i): total.item() / n for i, total in enumerate(self.dead_batch_sum)
             },
             "never_firing": {
                 layer_name(i): 1.0 - fired.float().mean().item()

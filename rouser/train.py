@@ -41,7 +41,7 @@ from rouser.checkpoint import (
 )
 from rouser.config import DATASETS, METHODS, RunConfig, resolve_run
 from rouser.data import make_loaders
-from rouser.epochs import run_epoch
+from rouser.epochs import new_counts, run_epoch
 from rouser.lock import run_lock
 from rouser.metrics import (
     summarize,
@@ -208,8 +208,12 @@ def _train(
             checkpoint["history"],
             checkpoint["started"],
         )
+        # checkpoints written while every epoch was recorded hold neither key
+        done = checkpoint.get("epoch", len(history) - 1)
+        counts = checkpoint.get("counts", new_counts())
     else:
         initial, history, started = synapse_weights(model), [], now()
+        done, counts = -1, new_counts()
     record = {
         "schema": SCHEMA,
         "run_id": run.run_id,
@@ -225,18 +229,21 @@ def _train(
     }
     write_record(record, path)
     epochs = tqdm(
-        range(len(history), run.epochs + 1),
+        range(done + 1, run.epochs + 1),
         desc=run.run_id,
-        initial=len(history),
+        initial=done + 1,
         total=run.epochs + 1,
         disable=not progress,
         dynamic_ncols=True,
     )
     try:
         for epoch in epochs:
-            entry = run_epoch(epoch, model, optimizer, loaders, initial, run, device, progress)
-            history.append(entry)
-            epochs.set_postfix(test_accuracy=f"{entry['test_accuracy']:.3f}")
+            entry = run_epoch(
+                epoch, model, optimizer, loaders, initial, run, device, progress, counts
+            )
+            if entry is not None:
+                history.append(entry)
+                epochs.set_postfix(test_accuracy=f"{entry['test_accuracy']:.3f}")
             save_checkpoint(
                 ckpt_path,
                 {
@@ -248,10 +255,13 @@ def _train(
                     "optimizer": optimizer.state_dict(),
                     "initial_weights": initial,
                     "history": history,
+                    "epoch": epoch,
+                    "counts": counts,
                     "rng": rng_state(loaders),
                 },
             )
-            write_record(record, path)
+            if entry is not None:
+                write_record(record, path)
     except BaseException as error:
         record.update(status="failed", error=f"{type(error).__name__}: {error}", ended=now())
         write_record(record, path)
