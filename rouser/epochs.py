@@ -29,6 +29,10 @@ from rouser.network import SpikingMLP
 if TYPE_CHECKING:  # rouser.data pulls in tonic, which the report pages never need
     from rouser.data.loaders import Loader
 
+# History keys measured since records were first committed: an older record lacks them
+# (its steps and samples follow from its epochs: `rouser.records.training_progress`).
+LATER_MEASUREMENTS = ("dead_per_batch", "steps", "samples")
+
 
 def _batches(loader: Loader, desc: str, progress: bool) -> tqdm:
     return tqdm(loader, desc=desc, leave=False, disable=not progress, dynamic_ncols=True)

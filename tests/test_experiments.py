@@ -46,7 +46,8 @@ def seeds_of(name: str, profile: str, config: dict) -> list[int]:
 
 def test_experiment_names_are_the_config_files(config: dict) -> None:
     assert experiment_names(config) == [
-        "table1", "fig2", "fig6", "fidelity", "paper_epoch", "paper_epoch_6b"
+        "table1", "fig2", "fig6", "fidelity", "paper_epoch", "paper_epoch_6b",
+        "horizon_methods", "horizon_fig2", "horizon_fig6b"
     ]  # fmt: skip
     extra = deep_merge(
         config, {"experiments": {"mine": {"datasets": ["shd"], "methods": ["rouser"]}}}
