@@ -65,8 +65,17 @@ def _reason(error: OSError, destination: Path) -> str:
         )
     if error.errno == errno.EROFS:
         return f"{blocker.parent} is on a read-only file system; choose a writable folder"
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"no space left for it ({detail}); free some space"
+    if error.errno == errno.ELOOP:
+        return (
+            f"{destination} is a symbolic link ({detail}); rouser never writes through a link "
+            "in a shared folder: remove it"
+        )
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return (
+            f"no space left for it in {destination.parent} ({detail}); nothing half-written "
+            "was kept: free space on that file system (finished runs' checkpoints *.ckpt.pt "
+            "and unused binned caches can go) and run again, which resumes where it stopped"
+        )
     return detail
 
 
@@ -133,7 +142,14 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) 
     OSError while writing (disk full) names `path`.
     """
     path = Path(path)
-    with atomic_file(path) as temporary, named_write_errors(path), temporary.open("wb") as handle:
+    with (
+        atomic_file(path) as temporary,
+        named_write_errors(path),
+        # the temporary was just created exclusively; O_NOFOLLOW refuses a link swapped in
+        open(
+            temporary, "wb", opener=lambda name, flags: os.open(name, flags | os.O_NOFOLLOW)
+        ) as handle,
+    ):
         write(handle)
         handle.flush()
         os.fsync(handle.fileno())

@@ -13,6 +13,7 @@ workers, each worker's generators are out of reach (`make_loaders` defaults to n
 
 from __future__ import annotations
 
+import io
 import pickle
 import random
 import zipfile
@@ -116,8 +117,15 @@ def set_rng_state(state: dict, loaders: Loaders) -> None:
 
 
 def save_checkpoint(path: Path, checkpoint: dict) -> None:
-    """Write the checkpoint atomically (a kill mid-write keeps the previous epoch's)."""
-    atomic_write(path, lambda handle: torch.save(checkpoint, handle))
+    """Write the checkpoint atomically (a kill mid-write keeps the previous epoch's).
+
+    Serialised in memory first (a few MB): torch's own file writer reports a full disk as
+    "RuntimeError: [enforce fail at inline_container.cc]", naming no file, while a plain
+    write's OSError becomes an `AtomicWriteError` naming the checkpoint and what to free.
+    """
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    atomic_write(path, lambda handle: handle.write(buffer.getbuffer()))
 
 
 def load_checkpoint(path: Path, run: RunConfig, data: dict) -> dict:

@@ -11,6 +11,10 @@ holder exits, however it exits (kill -9 included), so a lock is never stale. The
 one); while held it holds the holder's PID and host, for the message. Not re-entrant: taking
 a lock this process already holds is an error rather than a deadlock. Works across hosts
 where the file system supports flock (local disks, NFSv4).
+
+The file is opened with `O_NOFOLLOW` and must be a regular file: run ids are predictable, so
+whoever can write a shared runs folder could otherwise plant `.<run_id>.lock` as a symbolic
+link to another file, which the truncation below would empty.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ import contextlib
 import fcntl
 import os
 import socket
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from rouser.atomic import named_write_errors
+from rouser.atomic import AtomicWriteError, named_write_errors
 
 _HELD: set[Path] = set()  # locks this process holds
 
@@ -55,7 +60,8 @@ def run_lock(
     """Hold the lock of `run_id` for the body; wait, after telling `notify` why, if taken.
 
     Yields the lock file's path. A runs folder where the lock cannot be created (read-only,
-    a file) is an `AtomicWriteError` naming the lock file and the reason.
+    a file), or a lock path that is a symbolic link or not a regular file, is an
+    `AtomicWriteError` naming the lock file and the reason; nothing is written then.
     """
     path = lock_path(runs_dir, run_id)
     key = path.resolve()
@@ -63,8 +69,14 @@ def run_lock(
         raise RuntimeError(f"this process already holds the lock of run {run_id} ({path})")
     with named_write_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        # O_NONBLOCK: a FIFO planted there must not hang the open (it is refused below)
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+        fd = os.open(path, flags, 0o666)
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise AtomicWriteError(
+                path, "is not a regular file; remove it (rouser creates its lock files itself)"
+            )
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
