@@ -102,6 +102,7 @@ SETTINGS: dict[str, tuple[str, float | None, float | None, str]] = {
     "loss_sum_over_batch": (FLAG, None, None, "true or false"),
     "lava_dl_bins": (FLAG, None, None, "true or false"),
     "history_every": (INT, 1, None, ">= 1"),
+    "fast_step": (FLAG, None, None, "true or false"),
 }
 # Settings added after records were committed, with the value that reproduces the runs made
 # before they existed. At that value a setting is left out of `RunConfig.to_dict` (and so of
@@ -113,6 +114,7 @@ LATER_SETTINGS: dict[str, Any] = {
     "loss_sum_over_batch": False,
     "lava_dl_bins": False,
     "history_every": 1,
+    "fast_step": False,
 }
 # Bounds that exclude their end point (everything else includes it).
 _OPEN_BELOW = {"tau", "scale", "latency_target"}
@@ -221,6 +223,8 @@ class RunConfig:
     # The history holds epoch 0, every power of two, every `history_every`-th epoch and the
     # last (`rouser.epochs.records_epoch`): a run of 1,340 short epochs keeps ~40 entries.
     history_every: int = 1  # LATER_SETTINGS too
+    # torch's fused Adam: other last bits than the default (`rouser.optim`).
+    fast_step: bool = False  # LATER_SETTINGS too
 
     @property
     def learn_threshold(self) -> bool:

@@ -45,6 +45,7 @@ NOTEBOOK_PARAMETERS = (
     "loss_sum_over_batch",
     "lava_dl_bins",
     "history_every",
+    "fast_step",
 )
 NOTEBOOK_OPTIONS = ("data_root", "runs_dir", "device", "cache_dir", "export_nir")
 # Names IPython itself puts in a notebook's namespace.

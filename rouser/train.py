@@ -197,7 +197,7 @@ def _train(
     random.seed(run.seed)
     np.random.seed(run.seed)
     model = build_model(run).to(device)
-    optimizer = make_optimizer(model, run.lr_w, run.lr_th)
+    optimizer = make_optimizer(model, run.lr_w, run.lr_th, fused=run.fast_step)
     if resume and ckpt_path.is_file():
         checkpoint = load_checkpoint(ckpt_path, run, data)
         model.load_state_dict(checkpoint["model"])
