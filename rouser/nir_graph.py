@@ -57,7 +57,7 @@ Example (the one-layer network of 3 inputs and 2 neurons, exported, written, rea
     (0.004, 33.333)
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.nir"
     >>> nir.write(path, graph)
-    >>> again = from_nir(nir.read(path), dt=1e-3)
+    >>> again = from_nir(path, dt=1e-3)  # read_nir: sizes checked before reading
     >>> x = torch.rand(50, 4, 3)
     >>> bool(torch.equal(again(x), model(x)))
     True
@@ -67,15 +67,18 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
+import os
 import warnings
 from pathlib import Path
 
+import h5py
 import nir
 import numpy as np
 import torch
 
 from rouser.checkpoint import load_checkpoint
-from rouser.config import RunConfig
+from rouser.config import SETTINGS, RunConfig
 from rouser.network import SpikingMLP
 from rouser.neuron import CubaLIF
 from rouser.records import checkpoint_path, read_record, record_path
@@ -88,6 +91,16 @@ SNNTORCH_DT = 1e-4
 # the float64 round trip dt -> tau -> decay moves a decay by ~1e-16, a foreign graph's
 # per-neuron spread or gain error is far larger.
 RTOL = 1e-6
+# The most a .nir file may declare, in bytes, before `read_nir` reads it. HDF5 stores a
+# dataset of zeros (or never written) in a few bytes whatever its declared shape: a 39 KB file
+# declaring a 100000 x 100000 weight made nir.read allocate 37 GiB. rouser's largest network
+# (DVS128: 32768 inputs x 512 neurons, float32) is 67 MB.
+MAX_NIR_BYTES = 1 << 30
+# The arrays of each node kind that become rouser parameters: checked real and finite.
+_ARRAYS = {
+    nir.Linear: ("weight",),
+    nir.CubaLIF: ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset", "w_in"),
+}
 
 
 def _check_model(model: SpikingMLP) -> None:
@@ -149,6 +162,64 @@ def to_nir(model: SpikingMLP, dt: float = 1e-3) -> nir.NIRGraph:
     return nir.NIRGraph(nodes=nodes, edges=edges)
 
 
+def read_nir(path: str | os.PathLike, max_bytes: int = MAX_NIR_BYTES) -> nir.NIRGraph:
+    """`nir.read(path)`, once the sizes the file declares are known to fit in `max_bytes`.
+
+    Why: `nir.read` reads every HDF5 dataset whole, and a dataset's declared shape costs
+    nothing on disk (a never-written or compressed one), so a small file can make the reader
+    allocate any amount of memory. The shapes are read from the HDF5 headers first; a file
+    declaring more than `max_bytes` in all is a ValueError naming the largest array's node.
+    """
+    path = Path(path)
+    declared: dict[str, tuple[tuple[int, ...], int]] = {}
+    try:
+        with h5py.File(path, "r") as file:
+            file.visititems(
+                lambda name, item: (
+                    declared.__setitem__(name, (item.shape, item.dtype.itemsize))
+                    if isinstance(item, h5py.Dataset)
+                    else None
+                )
+            )
+    except OSError as error:
+        raise ValueError(f"{path} is not a NIR file (HDF5): {error}") from error
+    sizes = {
+        name: math.prod(shape or ()) * itemsize for name, (shape, itemsize) in declared.items()
+    }
+    if sum(sizes.values()) > max_bytes:
+        largest = max(sizes, key=sizes.__getitem__)
+        where = largest.removeprefix("node/nodes/").rsplit("/", 1)
+        label = f"node {where[0]!r}: {where[1]}" if len(where) == 2 else largest
+        raise ValueError(
+            f"{path}: {label} declares shape {list(declared[largest][0])} "
+            f"({sizes[largest] / 2**30:.1f} GiB), {sum(sizes.values()) / 2**30:.1f} GiB in all; "
+            f"rouser reads NIR graphs of at most {max_bytes / 2**30:g} GiB (max_bytes)"
+        )
+    return nir.read(path)
+
+
+def _check_arrays(name: str, node: nir.NIRNode) -> None:
+    """Refuse complex, non-finite or empty parameters of node `name`, naming the field.
+
+    A complex weight would lose its imaginary part in the float32 conversion, a NaN or inf
+    would reach training unnoticed, and an empty array has no neuron to build.
+    """
+    for field in _ARRAYS.get(type(node), ()):
+        values = np.asarray(getattr(node, field))
+        if np.iscomplexobj(values) or not np.issubdtype(values.dtype, np.number):
+            raise ValueError(
+                f"node {name!r}: {field} is of type {values.dtype}; rouser reads real numbers"
+            )
+        if values.size == 0:
+            raise ValueError(f"node {name!r}: {field} is empty (shape {list(values.shape)})")
+        if not np.all(np.isfinite(values)):
+            bad = np.flatnonzero(~np.isfinite(values.ravel()))
+            raise ValueError(
+                f"node {name!r}: {field} is not finite at {len(bad)} entries (first: flat "
+                f"index {bad[0]}, {values.ravel()[bad[0]]})"
+            )
+
+
 def _chain(graph: nir.NIRGraph) -> list[str]:
     """Node names from input to output; refuses anything but one unbranched path."""
     allowed = (nir.Input, nir.Linear, nir.CubaLIF, nir.Output)
@@ -157,6 +228,14 @@ def _chain(graph: nir.NIRGraph) -> list[str]:
             raise ValueError(
                 f"node {name!r} is a nir.{type(node).__name__}; rouser.from_nir reads a chain "
                 "of Input, Linear, CubaLIF and Output nodes (a SpikingMLP) only"
+            )
+        _check_arrays(name, node)
+    for edge in graph.edges:
+        missing = [end for end in edge if end not in graph.nodes]
+        if missing:
+            raise ValueError(
+                f"edge {tuple(edge)} names {missing}, not a node of the graph "
+                f"(nodes: {sorted(graph.nodes)})"
             )
     inputs = [name for name, node in graph.nodes.items() if isinstance(node, nir.Input)]
     if len(inputs) != 1:
@@ -202,6 +281,13 @@ def _neuron(name: str, node: nir.CubaLIF, dt: float, neuron_kwargs: dict) -> Cub
     threshold = np.asarray(node.v_threshold, dtype=np.float32)
     if threshold.ndim != 1:
         raise ValueError(f"node {name!r}: v_threshold has shape {threshold.shape}, not [N]")
+    lowest = SETTINGS["threshold"][1]  # what a run's `threshold` setting allows
+    if threshold.min() < lowest:
+        raise ValueError(
+            f"node {name!r}: v_threshold of neuron {int(threshold.argmin())} is "
+            f"{threshold.min():g}; rouser's thresholds are {SETTINGS['threshold'][3]} (a "
+            "negative one fires at every step, from rest)"
+        )
     decays = {}
     for kept, tau_field, gain_field in (
         ("current_decay", "tau_syn", "w_in"),
@@ -226,17 +312,24 @@ def _neuron(name: str, node: nir.CubaLIF, dt: float, neuron_kwargs: dict) -> Cub
     return neuron
 
 
-def from_nir(graph: nir.NIRGraph, dt: float = 1e-3, **neuron_kwargs) -> SpikingMLP:
-    """The `SpikingMLP` a NIR graph describes, one time bin = `dt` seconds.
+def from_nir(
+    graph: nir.NIRGraph | str | os.PathLike, dt: float = 1e-3, **neuron_kwargs
+) -> SpikingMLP:
+    """The `SpikingMLP` a NIR graph (or a .nir file, read by `read_nir`) describes, one
+    time bin = `dt` seconds.
 
     Reads what `to_nir` writes: Input -> (Linear -> CubaLIF) x K -> Output, each CubaLIF
     with v_leak = v_reset = 0, one tau_syn and one tau_mem per layer, and w_in and r such
     that Euler at `dt` adds the input unscaled (module docstring). Anything else is refused
-    with a ValueError naming the node, rather than approximated. `neuron_kwargs` go to
-    every `CubaLIF` (e.g. `learn_threshold`, `tau`, `scale`: not stored in NIR).
+    with a ValueError naming the node, rather than approximated: also complex, non-finite
+    or empty arrays, edges to missing nodes, and thresholds a run's `threshold` setting
+    refuses. `neuron_kwargs` go to every `CubaLIF` (e.g. `learn_threshold`, `tau`, `scale`:
+    not stored in NIR).
     """
     if not dt > 0:
         raise ValueError(f"dt={dt!r} must be > 0 (seconds per time bin)")
+    if not isinstance(graph, nir.NIRGraph):
+        graph = read_nir(graph)
     order = _chain(graph)
     layers = order[1:-1]
     kinds = [type(graph.nodes[name]) for name in layers]
@@ -246,6 +339,8 @@ def from_nir(graph: nir.NIRGraph, dt: float = 1e-3, **neuron_kwargs) -> SpikingM
             "(at least one pair), then Output"
         )
     sizes = [int(np.prod(graph.nodes[order[0]].input_type["input"]))]
+    if sizes[0] < 1:
+        raise ValueError(f"node {order[0]!r}: the input has {sizes[0]} values; at least 1")
     weights, neurons = [], []
     for linear_name, lif_name in zip(layers[::2], layers[1::2], strict=True):
         weight = np.asarray(graph.nodes[linear_name].weight, dtype=np.float32)
