@@ -47,27 +47,31 @@ RESULTS: dict[str, Result] = {
     for result in (
         Result(
             "reproduce", "Does it reproduce?", "claims",
-            ("table1", "fig2", "fig6", "paper_epoch", "paper_epoch_6b"), (), None,
+            ("table1", "fig2", "fig6", "paper_epoch", "paper_epoch_6b", "horizon_methods",
+             "horizon_fig2", "horizon_fig6b"), (), None,
         ),
         Result("table1", "Table I: top-1 accuracy", "table1", ("table1",), (), "table1"),
         Result("table2", "Table II: hyperparameters", "table2", (), (), "table2"),
         Result(
             "fig2_threshold_grid", "Fig. 2: threshold grid", "fig2_threshold_grid",
-            ("fig2",), (), "fig2",
+            ("fig2", "horizon_fig2"), (), "fig2",
         ),
         Result(
             "fig3_weight_change", "Fig. 3: weight change", "fig3_weight_change",
-            ("table1",), ("nmnist",), "fig3",
+            ("table1", "paper_epoch", "horizon_methods"), ("nmnist",), "fig3",
         ),
         Result(
             "fig4_dead_neurons", "Fig. 4: dead neurons", "fig4_dead_neurons",
-            ("table1",), ("nmnist",), "fig4",
+            ("table1", "paper_epoch", "horizon_methods"), ("nmnist",), "fig4",
         ),
         Result(
             "fig5_spike_rates", "Fig. 5: spike rates", "fig5_spike_rates",
-            ("table1",), ("nmnist",), "fig5",
+            ("table1", "paper_epoch", "horizon_methods"), ("nmnist",), "fig5",
         ),
-        Result("fig6_ablation", "Fig. 6: ablation", "fig6_ablation", ("fig6",), (), "fig6"),
+        Result(
+            "fig6_ablation", "Fig. 6: ablation", "fig6_ablation",
+            ("fig6", "horizon_methods", "paper_epoch_6b", "horizon_fig6b"), (), "fig6",
+        ),
         Result(
             "paper_epoch", "One paper epoch of steps (new)", "paper_epoch",
             ("paper_epoch", "paper_epoch_6b"),

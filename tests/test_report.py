@@ -23,7 +23,7 @@ from rouser import paths
 from rouser.config import deep_merge, load_config, resolve_run
 from rouser.experiments import run_labels
 from rouser.records import load_records, numerics, record_path, write_record
-from rouser.report import claims, figures, tables
+from rouser.report import axis, claims, curves, figures, tables
 from rouser.report.claims import (
     AGREES,
     DISAGREES,
@@ -33,7 +33,7 @@ from rouser.report.claims import (
     verdict,
 )
 from rouser.report.render import Rendered, book_profile, render, save
-from rouser.report.style import PAPER_HATCH, load_paper_values
+from rouser.report.style import load_paper_values
 from rouser.results import RESULTS, result_runs
 from rouser.train import train
 
@@ -268,7 +268,7 @@ def test_fig2_bars_are_the_records_accuracies(tmp_path, paper):
     assert isinstance(fig, Figure)
     ax_nmnist, ax_dvs = fig.axes
     assert ax_dvs.get_title() == "DVS128 Gesture (synthetic)"
-    ours = heights(labelled(ax_nmnist, "ours"))
+    ours = heights(labelled(ax_nmnist, "ours, 0.0021 paper epochs"))  # 2 x 64 / 60,000
     expected = {
         t: np.mean([accuracy("baseline", s, 2, t, 0.001) * 100 for s in (0, 1)])
         for t in (0.0, 0.5, 1.0)
@@ -280,82 +280,86 @@ def test_fig2_bars_are_the_records_accuracies(tmp_path, paper):
     assert "smoke" in fig._suptitle.get_text() and "synthetic" in fig._suptitle.get_text()
 
 
-def test_fig3_weight_change_ends_at_one(tmp_path, paper, table1_runs):
-    fig = figures.fig3_weight_change(records_of(tmp_path, table1_runs), paper=paper)
-    (ax,) = fig.axes
-    for method in ("baseline", "Rouser"):
-        line = labelled(ax, f"ours: {method}")
-        np.testing.assert_allclose(line.get_xdata(), range(6))
-        # every seed's total grows linearly, so normalised it is epoch / 5 whatever the seed
-        np.testing.assert_allclose(line.get_ydata(), np.arange(6) / 5)
-    paper_line = labelled(ax, "paper (≈): Rouser")
-    assert list(paper_line.get_xdata()) == [0, 4, 21] and list(paper_line.get_ydata()) == [
-        0.0,
-        0.3,
-        1.0,
-    ]
+def test_fig3_draws_change_over_paper_epochs_and_normalised_over_the_run(
+    tmp_path, paper, table1_runs
+):
+    fig = curves.fig3_weight_change(records_of(tmp_path, table1_runs), paper=paper)
+    absolute, normalised = fig.axes
+    line = labelled(absolute, "ours: Rouser")
+    # x: samples seen (64 a fake epoch) / the paper's 60,000; y: the recorded total change
+    np.testing.assert_allclose(line.get_xdata(), np.arange(6) * 64 / 60000)
+    np.testing.assert_allclose(line.get_ydata(), np.arange(6))  # seed 0: epoch x 1
+    # normalised: every seed's change grows linearly, so it is epoch / 5 at fraction epoch / 5
+    for ln in normalised.get_lines()[:2]:
+        np.testing.assert_allclose(ln.get_ydata(), np.asarray(ln.get_xdata()), atol=1e-12)
+    paper_line = labelled(normalised, "paper (≈): Rouser")
+    np.testing.assert_allclose(paper_line.get_xdata(), [0.0, 5 / 22, 1.0])
+    assert list(paper_line.get_ydata()) == [0.0, 0.3, 1.0]
 
 
-def test_fig3_rejects_runs_whose_weights_never_changed(tmp_path, table1_runs):
-    records = records_of(tmp_path, table1_runs)
-    records.loc[records["run_id"] == table1_runs[0].run_id, "weight_change.total"] = 0.0
-    with pytest.raises(ValueError, match=table1_runs[0].run_id):
-        figures.fig3_weight_change(records)
-
-
-def test_fig4_uses_the_papers_epochs_when_the_runs_have_them(tmp_path, paper):
+def test_fig4_places_the_papers_epoch_k_at_k_plus_one_paper_epochs(tmp_path, paper):
     runs = [resolve_run("nmnist", m, "smoke", seed=0, epochs=20) for m in ("baseline", "rouser")]
-    fig = figures.fig4_dead_neurons(records_of(tmp_path, runs), paper=paper)
+    fig = curves.fig4_dead_neurons(records_of(tmp_path, runs), paper=paper)
     ax1, ax2 = fig.axes
-    assert [t.get_text() for t in ax1.get_xticklabels()] == ["0", "5", "10", "15", "20"]
-    ours = heights(labelled(ax2, "ours: Rouser"))
-    np.testing.assert_allclose(ours, [(0.6 - 0.02 * e) * 100 for e in (0, 5, 10, 15, 20)])
-    np.testing.assert_allclose(heights(labelled(ax1, "paper (≈): baseline")), [71, 66, 48, 23, 11])
+    assert ax1.get_xscale() == "symlog" and ax2.get_title() == "hidden layer 2"
+    ours = labelled(ax2, "ours, per input: Rouser")
+    np.testing.assert_allclose(ours.get_ydata(), [(0.6 - 0.02 * e) * 100 for e in range(21)])
+    theirs = labelled(ax1, "paper (≈): baseline")
+    assert list(theirs.get_xdata()) == [1, 6, 11, 16, 21]
+    np.testing.assert_allclose(theirs.get_ydata(), [71, 66, 48, 23, 11])
 
 
-def test_fig4_spreads_other_epochs_and_puts_paper_bars_at_its_own(tmp_path, paper, table1_runs):
-    runs = [resolve_run("nmnist", m, "smoke", seed=0, epochs=12) for m in ("baseline", "rouser")]
-    fig = figures.fig4_dead_neurons(records_of(tmp_path, runs), paper=paper)
-    ax1 = fig.axes[0]
-    assert [t.get_text() for t in ax1.get_xticklabels()] == ["0", "3", "6", "9", "12"]
-    np.testing.assert_allclose(
-        heights(labelled(ax1, "paper (≈): Rouser")), [68, np.nan, np.nan, np.nan, np.nan]
-    )
+def test_fig4_draws_the_per_batch_reading_where_recorded(tmp_path, paper, table1_runs):
+    records = records_of(tmp_path, table1_runs)
+    records["dead_per_batch.layer1"] = 0.25
+    fig = curves.fig4_dead_neurons(records, paper=paper)
+    line = labelled(fig.axes[0], "ours, per batch: Rouser")
+    assert line.get_linestyle() == "--" and set(line.get_ydata()) == {25.0}
 
 
-def test_fig5_lines_are_the_spike_rates_and_paper_levels_are_drawn(tmp_path, paper, table1_runs):
-    fig = figures.fig5_spike_rates(records_of(tmp_path, table1_runs), paper=paper)
+def test_fig5_lines_are_the_spike_rates_on_a_log_axis(tmp_path, paper, table1_runs):
+    fig = curves.fig5_spike_rates(records_of(tmp_path, table1_runs), paper=paper)
     ax_baseline, ax_rouser = fig.axes
-    assert ax_rouser.get_title() == "Rouser"
-    line = labelled(ax_rouser, "ours: layer 3 (output)")
+    assert ax_rouser.get_title() == "Rouser" and ax_rouser.get_yscale() == "log"
+    lines = [ln for ln in ax_rouser.get_lines() if ln.get_label() == "ours: layer 3 (output)"]
+    assert lines
     np.testing.assert_allclose(
-        line.get_ydata(), [(0.15 + 0.001 * e + 0.001) * 100 for e in range(6)]
+        lines[0].get_ydata(), [(0.15 + 0.001 * e + 0.002 * 0) * 100 for e in range(6)]
     )
-    level = labelled(ax_baseline, "paper (≈, epoch 25): layer 2")
-    assert labelled(ax_baseline, "paper (≈, epoch 25): layer 3 (output)").get_ydata()[0] == 5
-    assert list(level.get_ydata()) == [68, 68]
-    ranges = [p for p in ax_rouser.patches if p.get_label() == "paper (≈ range, epoch 25): layer 1"]
-    assert len(ranges) == 1 and ranges[0].get_hatch() == PAPER_HATCH
+    settle = [c for c in ax_baseline.containers if "paper (≈, epoch 25): layer 2" in c.get_label()]
+    assert len(settle) == 1
+    (x,), (y,) = settle[0].lines[0].get_data()
+    assert (x, y) == (26.0, 68.0)  # the paper's epoch 25 at 26 paper epochs
 
 
-def test_fig6_one_panel_per_setting_with_both_lr_th(tmp_path, paper):
+def test_fig6_one_panel_per_setting_with_both_arms(tmp_path, paper):
     runs = [
         resolve_run("nmnist", "rouser", "smoke", seed=0, threshold=th, tau=tau, scale=s, lr_th=lr)
         for th, tau, s, lrs in ((1.25, 3.75, 1.5, (0.001, 0.0)), (0.25, 3.0, 3.0, (0.01, 0.0)))
         for lr in lrs
     ]
-    fig = figures.fig6_ablation(records_of(tmp_path, runs), paper)
+    fig = curves.fig6_ablation(records_of(tmp_path, runs), paper)
     ax_a, ax_b = fig.axes
     assert ax_a.get_title() == "(Th_init, tau, s) = (1.25, 3.75, 1.5)"
-    line = labelled(ax_b, "ours: lr_Th = 0.01")
+    line = labelled(ax_b, "ours: learning on (lr_Th = 0.01)")
     np.testing.assert_allclose(
         line.get_ydata(), [accuracy("rouser", 0, e, 0.25, 0.01) * 100 for e in range(3)]
     )
-    start = labelled(ax_b, "paper (≈, epoch 0): lr_Th = 0")
-    assert list(start.get_xdata()) == [0] and list(start.get_ydata()) == [10]
-    assert list(labelled(ax_b, "paper (≈, epoch 50): lr_Th = 0").get_ydata()) == [10, 10]
-    assert list(labelled(ax_a, "paper (≈, epoch 50): lr_Th = 0.001").get_ydata()) == [96.8, 96.8]
-    assert ax_a.get_xlim()[1] < 5  # the paper's epoch 50 does not stretch a 2-epoch axis
+    off = labelled(ax_b, "paper (≈): learning off")
+    assert list(off.get_xdata()) == [1, 51] and list(off.get_ydata()) == [10, 10]
+    on = labelled(ax_a, "paper (≈): learning on (lr_Th = 0.001)")
+    assert list(on.get_xdata()) == [1, 51] and list(on.get_ydata()) == [85, 96.8]
+
+
+def test_shorter_runs_of_one_trajectory_are_drawn_once(tmp_path, paper):
+    """A run that differs from another only in its length is that run's prefix."""
+    short, long = (resolve_run("nmnist", "rouser", "smoke", seed=0, epochs=e) for e in (2, 5))
+    records = records_of(tmp_path, [short, long])
+    kept = axis.trajectories(records, paper)
+    assert set(kept["run_id"]) == {long.run_id}
+    other_seed = resolve_run("nmnist", "rouser", "smoke", seed=1, epochs=2)
+    both = axis.trajectories(records_of(tmp_path, [short, long, other_seed]), paper)
+    assert set(both["run_id"]) == {long.run_id, other_seed.run_id}
 
 
 def test_thresholds_median_is_the_stored_q50(tmp_path, table1_runs):
@@ -373,9 +377,9 @@ def test_thresholds_median_is_the_stored_q50(tmp_path, table1_runs):
 def test_figures_name_the_dataset_they_lack(tmp_path, table1_runs):
     records = records_of(tmp_path, table1_runs)
     with pytest.raises(ValueError, match=r"dataset='shd'.*\['nmnist'\]"):
-        figures.fig4_dead_neurons(records, dataset="shd")
+        curves.fig4_dead_neurons(records, dataset="shd")
     with pytest.raises(ValueError, match="no records"):
-        figures.fig5_spike_rates(records.iloc[0:0])
+        curves.fig5_spike_rates(records.iloc[0:0])
 
 
 # ---------------------------------------------------------------------------- saving and rendering
@@ -383,13 +387,13 @@ def test_figures_name_the_dataset_they_lack(tmp_path, table1_runs):
 
 def test_save_writes_vector_files_atomically_and_reproducibly(tmp_path, table1_runs):
     records = records_of(tmp_path / "runs", table1_runs)
-    paths = save(figures.fig3_weight_change(records), "fig3", tmp_path / "out")
+    paths = save(curves.fig3_weight_change(records), "fig3", tmp_path / "out")
     assert [p.name for p in paths] == ["fig3.svg", "fig3.pdf"]
     assert paths[0].read_text().lstrip().startswith("<?xml") and paths[1].read_bytes().startswith(
         b"%PDF"
     )
     first = [p.read_bytes() for p in paths]
-    save(figures.fig3_weight_change(records), "fig3", tmp_path / "out")
+    save(curves.fig3_weight_change(records), "fig3", tmp_path / "out")
     assert [p.read_bytes() for p in paths] == first
     (csv,) = save(tables.table1(records), "table1", tmp_path / "out")
     assert pd.read_csv(csv)["seeds"].tolist() == [2, 2]

@@ -9,7 +9,6 @@ import yaml
 from rouser import paths
 from rouser.config import load_config
 from rouser.experiments import experiment_names, experiment_runs
-from rouser.report import claims, figures, tables
 from rouser.report.render import DRAWERS
 from rouser.results import RESULTS, Result, result, result_runs
 
@@ -34,7 +33,7 @@ def test_every_result_notebook_is_in_the_registry() -> None:
 @pytest.mark.parametrize("name", RESULTS)
 def test_draw_function_exists_in_the_report(name: str) -> None:
     draw = RESULTS[name].draw
-    owners = [module for module in (tables, figures, claims) if hasattr(module, draw)]
+    owners = [module for module in DRAWERS if hasattr(module, draw)]
     assert len(owners) == 1, f"{name}: draw={draw!r} found in {owners}"
     assert callable(getattr(owners[0], draw))
     assert owners[0] in DRAWERS

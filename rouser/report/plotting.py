@@ -68,6 +68,21 @@ def seed_stats(
     return stats
 
 
+def mean_sd(values: pd.Series) -> tuple[float, float]:
+    """Mean and sample sd over seeds (sd 0 for one value)."""
+    values = values.dropna().astype(float)
+    sd = values.std() if len(values) > 1 else 0.0
+    return float(values.mean()), float(sd)
+
+
+def seeds_text(values: pd.Series, unit: str = "%", digits: int = 1) -> str:
+    """'92.3 ± 4.0% (3 seeds)' or '88.0% (1 seed)'."""
+    mean, sd = mean_sd(values)
+    n = values.notna().sum()
+    spread = f" ± {sd:.{digits}f}" if n > 1 else ""
+    return f"{mean:.{digits}f}{spread}{unit} ({n} seed{'s' if n != 1 else ''})"
+
+
 def method_order(methods: Iterable[str]) -> list[str]:
     present = set(methods)
     return [method for method in ("baseline", "rouser") if method in present]

@@ -24,7 +24,7 @@ from rouser import paths
 from rouser.atomic import atomic_write
 from rouser.experiments import missing_runs
 from rouser.records import load_records, record_path
-from rouser.report import claims, figures, tables
+from rouser.report import claims, curves, figures, tables
 from rouser.report.plotting import runs_provenance
 from rouser.report.style import _METADATA, DONE_STATUSES, STYLE
 from rouser.results import RESULTS, result, result_runs
@@ -157,15 +157,30 @@ class Rendered:
             display(SVG(buffer.getvalue()))
         elif isinstance(self.output, pd.DataFrame):
             table = self.output
-            styled = table.style.set_uuid(self.name)  # stable HTML ids: reproducible pages
-            styled = styled.set_caption(table.attrs.get("title", "")).hide(axis="index")
-            styled = styled.hide(table.attrs.get("hidden_columns", []), axis="columns")
-            display(styled.format(precision=table.attrs.get("precision", 2), na_rep="-"))
+            if table.attrs.get("summary"):
+                display(Markdown(table.attrs["summary"]))
+            display(styled_table(table, self.name))
             if table.attrs.get("note"):
                 display(Markdown(table.attrs["note"]))
         if self.provenance:
             display(Markdown(self.provenance))
         display(Markdown(self.footer))
+
+
+def styled_table(table: pd.DataFrame, uuid: str) -> pd.io.formats.style.Styler:
+    """A result table as the page shows it: caption, no index, its own number format and,
+    where `attrs["cell_colors"]` maps a column's values to colours, coloured cells."""
+    styled = table.style.set_uuid(uuid)  # stable HTML ids: reproducible pages
+    styled = styled.set_caption(table.attrs.get("title", "")).hide(axis="index")
+    styled = styled.hide(table.attrs.get("hidden_columns", []), axis="columns")
+    for column, colors in table.attrs.get("cell_colors", {}).items():
+        styled = styled.map(
+            lambda value, colors=colors: (
+                f"background-color: {colors[value]}" if value in colors else ""
+            ),
+            subset=[column],
+        )
+    return styled.format(precision=table.attrs.get("precision", 2), na_rep="-")
 
 
 def _in_repository(path: Path) -> bool:
@@ -204,7 +219,7 @@ def experiment_records(
 
 
 # The modules whose functions the registry's `draw` names.
-DRAWERS = (tables, figures, claims)
+DRAWERS = (tables, figures, curves, claims)
 
 # The committed profiles a book page may show, best first: the paper's full setup where
 # someone has committed its records, else NMNIST-1k.

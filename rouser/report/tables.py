@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from rouser.config import profile_config
-from rouser.report.plotting import last_epochs, method_order, require
+from rouser.experiments import experiment_runs, run_labels
+from rouser.report.plotting import last_epochs, method_order, require, seeds_text
 from rouser.report.style import (
     DATASET_LABELS,
     METHOD_LABELS,
@@ -136,5 +137,72 @@ def nir_check(check: dict) -> pd.DataFrame:
         f"{check['runs']['rouser']['epochs']} epochs ({check['data']['profile']} profile), "
         f"{check['data']['test_recordings']} real test recordings and as many random inputs; "
         f"{versions}; {check['date'][:10]}, commit {check['git_commit'][:7]}"
+    )
+    return table
+
+
+def fidelity(records: pd.DataFrame) -> pd.DataFrame:
+    """The fidelity study: each lava-dl difference switched on alone, its measured effect.
+
+    Rows: setting x condition of the ``fidelity`` experiment, means over its seeds of the
+    dead fractions at epoch 0 and at the last epoch and of the test accuracy there (with
+    its sd), and the accuracy's change against the "rouser defaults" row of the same
+    condition; plus the spread of the default Rouser run over Table I's seeds at the same
+    epoch, the yardstick for what counts as an effect.
+    """
+    require(records, "Fidelity study")
+    profile = records["config.profile"].iloc[0]
+    labels = run_labels("fidelity", profile)
+    study = records[records["run_id"].isin(list(labels))]
+    require(study, "Fidelity study")
+    epoch = int(study["epoch"].max())
+    accuracy = f"test accuracy, epoch {epoch} (%)"
+    rows = []
+    for run_id, run in study.groupby("run_id", sort=False):
+        setting, condition = labels[run_id].split(", ", 1)
+        first, last = run[run["epoch"] == 0].iloc[0], run[run["epoch"] == epoch].iloc[0]
+        rows.append(
+            {
+                "setting": setting,
+                "condition": condition,
+                "dead L1, epoch 0 (%)": 100 * first["dead_neurons.layer1"],
+                "dead L2, epoch 0 (%)": 100 * first["dead_neurons.layer2"],
+                f"dead L1, epoch {epoch} (%)": 100 * last["dead_neurons.layer1"],
+                f"dead L2, epoch {epoch} (%)": 100 * last["dead_neurons.layer2"],
+                accuracy: 100 * last["test_accuracy"],
+            }
+        )
+    declared = list(dict.fromkeys(tuple(label.split(", ", 1)) for label in labels.values()))
+    per_run = pd.DataFrame(rows)
+    pairs = zip(per_run["setting"], per_run["condition"], strict=True)
+    per_run["order"] = [declared.index(pair) for pair in pairs]  # _config.yml's order
+    per_run = per_run.sort_values("order", kind="stable").drop(columns="order")
+    grouped = per_run.groupby(["setting", "condition"], sort=False)
+    table = grouped.mean().reset_index()
+    table.insert(2, "seeds", grouped.size().to_numpy())
+    table["accuracy sd (pp)"] = grouped[accuracy].std().fillna(0.0).to_numpy()
+    defaults = table[table["setting"] == "rouser defaults"].set_index("condition")[accuracy]
+    table["Δ accuracy vs defaults (pp)"] = table[accuracy] - table["condition"].map(defaults)
+    # the result first, so that a page of normal width shows it without scrolling sideways
+    result = [accuracy, "accuracy sd (pp)", "Δ accuracy vs defaults (pp)"]
+    dead = [column for column in table.columns if column.startswith("dead ")]
+    table = table[["setting", "condition", *result, *dead, "seeds"]]
+    table.attrs["precision"] = 1  # means over 2-3 seeds of 100 test recordings
+    seeds = records[
+        records["run_id"].isin([r.run_id for r in experiment_runs("table1", profile)])
+        & (records["config.method"] == "rouser")
+        & (records["config.dataset"] == "nmnist")
+        & (records["epoch"] == epoch)
+    ]
+    if len(seeds) > 1:
+        table.attrs["note"] = (
+            f"Yardstick: the default Rouser run's test accuracy at epoch {epoch} over "
+            f"{len(seeds)} seeds of Table I is {seeds_text(seeds['test_accuracy'] * 100)}; "
+            "a change smaller than that spread is not an effect."
+        )
+    table.attrs["title"] = (
+        f"Fidelity study: lava-dl's differences one at a time, {epoch} epoch"
+        f"{'s' if epoch != 1 else ''}, mean over seeds "
+        f"{', '.join(map(str, sorted(study['config.seed'].unique())))}. Ours: " + provenance(study)
     )
     return table
