@@ -22,18 +22,24 @@ from toy_task import CHANNELS, STEPS, toy_loaders
 from rouser import paths
 from rouser.config import deep_merge, load_config, resolve_run
 from rouser.experiments import run_labels
+from rouser.metrics import summarize
 from rouser.records import load_records, numerics, record_path, write_record
 from rouser.report import axis, claims, curves, figures, tables
-from rouser.report.claims import (
+from rouser.report.render import Rendered, book_profile, render, save
+from rouser.report.style import duration, load_paper_values
+from rouser.report.verdicts import (
     AGREES,
     DISAGREES,
     INCONCLUSIVE,
+    NOT_REACHED,
     NOT_TESTABLE,
     ONE_SEED,
+    RULED_OUT,
+    TOO_SMALL,
+    VERDICT_COLORS,
+    compare,
     verdict,
 )
-from rouser.report.render import Rendered, book_profile, render, save
-from rouser.report.style import load_paper_values
 from rouser.results import RESULTS, result_runs
 from rouser.train import train
 
@@ -83,14 +89,20 @@ def history_entry(run, epoch: int) -> dict:
             }
             for name in layers
         },
-        "epoch_seconds": 1.0,
+        # unlike a copied record, two runs never take the same time
+        "epoch_seconds": 1.0 + int(run.run_id[-6:], 16) % 1000 / 1e6,
         "samples_per_second": 64.0,
     }
 
 
 def make_record(run, status: str = "finished") -> dict:
     history = [history_entry(run, epoch) for epoch in range(run.epochs + 1)]
-    final = history[-1]["test_accuracy"]
+    if status == "non-convergent":  # at chance throughout, as summarize() requires
+        for entry in history:
+            entry["test_accuracy"] = 1.0 / run.n_classes
+    if status == "non-convergent":  # rouser.records checks the status against the history
+        for entry in history:
+            entry["test_accuracy"] = 1.0 / run.n_classes
     return {
         "schema": 1,
         "run_id": run.run_id,
@@ -118,14 +130,8 @@ def make_record(run, status: str = "finished") -> dict:
         "started": "2024-01-01T00:00:00",
         "ended": "2024-01-01T00:01:00",
         "history": history,
-        "summary": {
-            "final_test_accuracy": final,
-            "best_test_accuracy": final,
-            "best_epoch": run.epochs,
-            "latency_epoch": 1,
-            "latency_seconds": 1.0,
-            "converged": status == "finished",
-        },
+        # what training would have written: the summary its history gives
+        "summary": summarize(history, run.n_classes, run.latency_target, run.chance_margin),
     }
 
 
@@ -407,6 +413,7 @@ def test_save_writes_vector_files_atomically_and_reproducibly(tmp_path, table1_r
 
 
 FIG3 = "fig3_weight_change"
+TWO_RUNS = "thresholds"  # a page of two smoke runs: Table I's NMNIST pair
 
 
 @pytest.fixture
@@ -437,15 +444,15 @@ def test_render_lists_missing_runs_and_draws_what_is_there(tmp_path):
     assert result.drawn_from == [run.run_id for run in written]
     assert result.provenance == (
         f"Drawn from {len(written)} run(s): profile smoke, synthetic data; trained on cpu (cpu); "
-        f"wall time {60 * len(written)} s in total, 60 s for the longest run."
+        f"wall time {duration(60 * len(written))} in total, 60 s for the longest run."
     )
 
 
 def test_render_reports_unfinished_runs_and_skips_them(tmp_path):
-    baseline, rouser = result_runs(FIG3, "smoke")
+    baseline, rouser = result_runs(TWO_RUNS, "smoke")
     write_runs(tmp_path, [baseline], status="failed")
     write_runs(tmp_path, [rouser], status="running")
-    result = render(FIG3, "smoke", tmp_path, tmp_path / "figs")
+    result = render(TWO_RUNS, "smoke", tmp_path, tmp_path / "figs")
     assert result.output is None and result.missing == []
     assert result.unfinished == {baseline.run_id: "failed", rouser.run_id: "running"}
     assert f"`{baseline.run_id}` is failed: its record's `error` says why" in result.message
@@ -481,7 +488,10 @@ def test_footer_names_the_notebook_links_the_records_and_gives_the_target(repo, 
     write_runs(repo / "records" / "smoke", runs)
     result = render(FIG3, "smoke", figures_dir=tmp_path / "figs")
     footer = result.footer
-    assert f"Drawn by `notebooks/{FIG3}.ipynb` from 2 run record(s) in `records/smoke/`" in footer
+    assert (
+        f"Drawn by `notebooks/{FIG3}.ipynb` from {len(runs)} run record(s) in `records/smoke/`"
+        in footer
+    )
     for run in runs:
         assert f"[{run.run_id}](../records/smoke/{run.run_id}.json)" in footer
     command = f"snakemake data/results/smoke/{FIG3}.ipynb --cores 2 --config profile=smoke`"
@@ -571,33 +581,75 @@ def test_verdict_noise_is_the_spreads_in_quadrature():
     assert verdict(ours - 8.0, theirs, +1) == INCONCLUSIVE  # difference 2 = noise
 
 
+@pytest.mark.parametrize(
+    ("difference", "noise", "paper_effect", "expected"),
+    [
+        (5.0, 2.0, 1.0, AGREES),  # beyond the noise, the paper's sign
+        (-5.0, 2.0, 1.0, DISAGREES),
+        (0.5, 2.0, 0.32, TOO_SMALL),  # Table I's 0.32 pp under a 2 pp resolution
+        (0.01, 0.02, 0.25, RULED_OUT),  # Fig. 3: 0.25 apart in the paper, 0.01 +- 0.02 here
+        (1.0, 2.0, 2.5, INCONCLUSIVE),  # the paper's effect is within our noise of ours
+        (1.0, 2.0, None, INCONCLUSIVE),  # the paper gives no size
+        (1.0, None, 5.0, ONE_SEED),
+    ],
+)
+def test_verdicts_weigh_size_as_well_as_noise(difference, noise, paper_effect, expected):
+    assert compare(difference, noise, +1, paper_effect) == expected
+
+
 def test_claims_table_from_synthetic_records(tmp_path, paper):
-    """Table I and Fig. 6 claims of known synthetic numbers get the verdicts the rule gives."""
+    """Claims of known synthetic numbers get the verdicts the rule gives, at their horizons."""
     table1 = [r for r in result_runs("table1", "smoke") if r.dataset == "nmnist"]
     fig6 = result_runs("fig6_ablation", "smoke")
     runs = {r.run_id: r for r in [*table1, *fig6]}  # Fig. 6 (a) on is Table I's Rouser run
-    assert len(runs) == len(table1) + len(fig6) - 1
     records = records_of(tmp_path, runs.values())
     table = claims.claims(records, paper).set_index("claim")
-    assert set(table.columns) == {"paper", "ours", "verdict", "evidence"}
-    assert set(table["verdict"]) <= {AGREES, DISAGREES, INCONCLUSIVE, NOT_TESTABLE, ONE_SEED}
+    assert list(table.columns) == ["paper", "horizon (paper epochs)", "ours", "verdict", "evidence"]
+    assert set(table["verdict"]) <= set(VERDICT_COLORS)
     nmnist = table.loc["Table I, NMNIST: Rouser's accuracy is above the baseline's"]
-    # one seed each: Rouser's accuracy is 5 points above the baseline's, 2 recordings
-    # of 32 are 6.25 points: within the resolution
-    assert nmnist["verdict"] == INCONCLUSIVE
-    assert "Rouser " in nmnist["ours"] and "(1 seed)" in nmnist["ours"]
+    # one seed each, 5 points apart; 2 recordings of 32 are 6.25 points, and the paper's
+    # 0.32-point effect is far below that: it could not have been seen
+    assert nmnist["verdict"] == TOO_SMALL
+    assert "(1 seed)" in nmnist["ours"] and nmnist["horizon (paper epochs)"].startswith(
+        "paper not stated"
+    )
     dvs = table.loc["Table I, DVS128 Gesture: Rouser's accuracy is above the baseline's"]
-    assert dvs["verdict"] == NOT_TESTABLE and dvs["ours"] == "no runs"
-    shd = table.loc["Table I, SHD: the baseline does not converge, Rouser does"]
-    assert shd["verdict"] == NOT_TESTABLE
+    assert dvs["verdict"] == NOT_TESTABLE and "needs the full data" in dvs["ours"]
     a = table.loc["Fig. 6a (Th 1.25, tau 3.75, s 1.5): learning on ends above learning off"]
-    assert a["verdict"] == INCONCLUSIVE  # 0.1 point apart
-    b = table.loc["Fig. 6b (Th 0.25, tau 3, s 3): learning on converges, learning off does not"]
-    assert b["verdict"] == DISAGREES  # both arms of the fake records are "finished"
+    # 2 fake epochs of 64 samples are 0.002 of a paper epoch; the paper's curves end at 51
+    assert a["verdict"] == NOT_REACHED and a["horizon (paper epochs)"] == "paper 51 · ours 0.0021"
+    assert "at 0.0021 paper epochs" in a["ours"]
     assert (
         table.loc["Fig. 2, NMNIST: best at Th = 1, a dip at Th = 0.25", "verdict"] == NOT_TESTABLE
     )
     assert 'href="table1.html"' in nmnist["evidence"]
+    assert table.attrs["summary"].startswith(f"Of the paper's {len(table)} claims: ")
+
+
+def test_every_claim_and_paper_point_uses_one_axis(tmp_path, paper):
+    """A paper epoch is the paper's training-set size in samples, everywhere: the claims'
+    horizons, the figures' paper points and the records' positions come from one module."""
+    assert axis.paper_x(0) == 1.0 and axis.paper_x(20) == 21.0
+    rows = pd.DataFrame(
+        {
+            "config.dataset": ["nmnist", "nmnist"],
+            "epoch": [67, 670],
+            "data.n_train": [900, 900],
+            "samples": [np.nan, 603000.0],
+        }
+    )
+    np.testing.assert_allclose(axis.paper_epochs(rows, paper), [60300 / 60000, 603000 / 60000])
+    records = records_of(tmp_path, result_runs("fig4_dead_neurons", "smoke"))
+    fig4 = curves.fig4_dead_neurons(records, paper=paper)
+    placed = labelled(fig4.axes[0], "paper (≈): Rouser").get_xdata()
+    assert list(placed) == [axis.paper_x(e) for e in paper["fig4"]["epochs"]]
+    fig6 = curves.fig6_ablation(records, paper)
+    end = labelled(fig6.axes[0], "paper (≈): learning off").get_xdata()
+    assert list(end) == [axis.paper_x(0), axis.paper_x(paper["fig6"]["epochs"])]
+    table = claims.claims(records, paper).set_index("claim")
+    horizons = table["horizon (paper epochs)"]
+    assert horizons.str.startswith("paper 21 ").sum() == 2  # Fig. 4: its epoch 20
+    assert horizons.str.startswith("paper 26 ").sum() == 1  # Fig. 5: its epoch 25
 
 
 # ---------------------------------------------------------------------------- real training

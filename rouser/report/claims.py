@@ -1,227 +1,42 @@
 """Claim by claim: does the paper reproduce, at the paper's own horizon?
 
 ``claims`` turns the records into one row per claim of the paper: the paper's value and the
-horizon it is read at, ours at the same horizon, a verdict and the page with the evidence.
-Nothing is typed in: the paper's numbers come from ``paper_values.yml``, ours from records.
-Each claim is one function of `CLAIMS`.
-
-The verdict rule (the page states it too):
-
-* **Where the windows meet.** A claim is judged at the paper's horizon on the paper's own
-  time axis (`rouser.report.axis`: samples seen / the paper's training-set size; the
-  paper's epoch k at k + 1). Where our runs stop short of it (by more than
-  ``axis.REACH_TOLERANCE``), the verdict is *not reached at this scale*, and the row says
-  how far ours reach and what they show there. A claim whose horizon the paper does not
-  state (Table I, the latency) is judged at our longest runs, and says so.
-* **Beyond the noise.** A difference between two of our numbers counts only if it exceeds
-  its noise: the seeds' spread (standard deviations added in quadrature) and, for
-  accuracies, two recordings of the test set, whichever is larger. Where only one seed
-  reaches the horizon, the spread is that of the same measure over the seeds that reach
-  less far (stated in the row). Beyond the noise with the paper's sign: *agrees*; with the
-  opposite sign: *disagrees*.
-* **Size.** Within the noise: *too small to detect here* when the paper's own effect is
-  within it (our test set and seeds could not have seen it), *effect ruled out* when ours
-  excludes the paper's effect beyond the noise, else *inconclusive*.
-* A claim about a dataset without records: *not testable without the full data*.
+horizon it is read at, ours at the same horizon, a verdict (`rouser.report.verdicts`) and
+the page with the evidence. Nothing is typed in: the paper's numbers come from
+``paper_values.yml``, ours from records. Each claim is one function of `CLAIMS`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from rouser.experiments import experiment_runs, run_labels
 from rouser.report import axis
-from rouser.report.plotting import mean_sd, require, seeds_text
+from rouser.report.plotting import require
 from rouser.report.style import METHOD_LABELS, load_paper_values, provenance
+from rouser.report.verdicts import (
+    ACCURACY,
+    AGREES,
+    DISAGREES,
+    INCONCLUSIVE,
+    NOT_REACHED,
+    NOT_TESTABLE,
+    VERDICT_COLORS,
+    Evidence,
+    at_text,
+    compare,
+    horizon_text,
+    judge_difference,
+    per_run,
+    reaching,
+    seeds_spread,
+    value_at,
+)
 from rouser.results import RESULTS
-
-AGREES, DISAGREES = "agrees", "disagrees"
-RULED_OUT, TOO_SMALL = "effect ruled out", "too small to detect here"
-INCONCLUSIVE = "inconclusive (within noise)"
-ONE_SEED = "inconclusive (one seed, no spread known)"
-NOT_REACHED = "not reached at this scale"
-NOT_TESTABLE = "not testable without the full data"
-# In the order the page counts them; each with the colour of its cell.
-VERDICT_COLORS = {
-    AGREES: "#c8e6c9",
-    DISAGREES: "#ffcdd2",
-    RULED_OUT: "#ffcdd2",
-    TOO_SMALL: "#e0e0e0",
-    INCONCLUSIVE: "#fff9c4",
-    ONE_SEED: "#fff9c4",
-    NOT_REACHED: "#e1f5fe",
-    NOT_TESTABLE: "#eeeeee",
-}
-# Table II's setting: the runs that stand for "Rouser" and "baseline" in Table I and Figs. 3-5.
-DEFAULTS = {"config.threshold": 1.25, "config.tau": 3.75, "config.scale": 1.5}
-ACCURACY = "test_accuracy"
-
-
-def compare(difference: float, noise: float | None, sign: int, paper_effect: float | None) -> str:
-    """The rule's core: a `difference` of ours against its `noise`, the paper's `sign` and
-    the size of the paper's own effect (None where the paper gives none)."""
-    if noise is None:
-        return ONE_SEED
-    if abs(difference) > noise:
-        return AGREES if np.sign(difference) == sign else DISAGREES
-    if paper_effect is not None:
-        if abs(paper_effect) <= noise:
-            return TOO_SMALL
-        if abs(paper_effect - difference) > noise:
-            return RULED_OUT
-    return INCONCLUSIVE
-
-
-def verdict(
-    ours: pd.Series,
-    theirs: pd.Series,
-    sign: int,
-    resolution: float = 0.0,
-    paper_effect: float | None = None,
-    fallback_noise: float | None = None,
-) -> str:
-    """Compare mean(ours) - mean(theirs) against its noise, expecting the paper's `sign`.
-
-    The noise is the seeds' spread in quadrature (`fallback_noise` where a group has one
-    seed) or the `resolution`, whichever is larger; with neither, one seed each decides
-    nothing (`ONE_SEED`).
-    """
-    if ours.dropna().empty or theirs.dropna().empty:
-        return NOT_TESTABLE
-    (m1, s1), (m2, s2) = mean_sd(ours), mean_sd(theirs)
-    spread = math.hypot(s1, s2) if min(ours.count(), theirs.count()) > 1 else fallback_noise
-    if spread is None and resolution == 0:
-        return ONE_SEED
-    return compare(m1 - m2, max(spread or 0.0, resolution), sign, paper_effect)
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """What every claim reads: the trajectories (longest run of each, on the paper axis),
-    which experiment each came from, and the paper's values."""
-
-    rows: pd.DataFrame
-    members: dict[str, set[str]]
-    labels: dict[str, str]
-    paper: dict
-
-    def runs(self, *experiments: str, dataset: str = "nmnist") -> pd.DataFrame:
-        """The trajectories of `experiments`' runs on `dataset`."""
-        ids = set().union(*(self.members.get(name, set()) for name in experiments))
-        rows = self.rows[self.rows["run_id"].isin(ids)]
-        return rows[rows["config.dataset"] == dataset]
-
-    def defaults(self, method: str) -> pd.DataFrame:
-        """Table II's runs of `method` on NMNIST (Table I, one paper epoch, the horizon)."""
-        rows = self.runs("table1", "paper_epoch", "horizon_methods")
-        rows = rows[rows["config.method"] == method]
-        for column, value in DEFAULTS.items():
-            rows = rows[np.isclose(rows[column].astype(float), value)]
-        return rows
-
-    def resolution(self, rows: pd.DataFrame) -> float:
-        """Two test recordings, in percentage points: the smallest accuracy change we count."""
-        n_test = rows["data.n_test"].dropna()
-        return 200.0 / float(n_test.min()) if len(n_test) else 0.0
-
-
-def _value(run: pd.DataFrame, column: str, x: float) -> float:
-    """One run's `column` at its history entry nearest to `x` paper epochs."""
-    return float(run.loc[(run["paper_epochs"] - x).abs().idxmin(), column])
-
-
-def _reaching(rows: pd.DataFrame, x: float) -> pd.DataFrame:
-    """The rows of the runs that reach `x` paper epochs (within the tolerance)."""
-    reach = rows.groupby("run_id")["paper_epochs"].transform("max")
-    return rows[reach >= axis.REACH_TOLERANCE * x]
-
-
-def _farthest_per_seed(rows: pd.DataFrame) -> pd.DataFrame:
-    """Of runs with the same seed (one setting trained along two paths, e.g. with and
-    without flushed subnormals), the one that reaches farthest: one value per seed."""
-    reach = rows.groupby("run_id")["paper_epochs"].max()
-    seeds = rows.groupby("run_id")["config.seed"].first()
-    keep = reach.groupby(seeds).idxmax()
-    return rows[rows["run_id"].isin(keep)]
-
-
-def _per_run(rows: pd.DataFrame, measure: Callable[[pd.DataFrame], float]) -> pd.Series:
-    return pd.Series({run_id: measure(run) for run_id, run in rows.groupby("run_id")})
-
-
-def _fallback(
-    groups: list[pd.DataFrame], measure: Callable[[pd.DataFrame, float], float]
-) -> tuple[float | None, float]:
-    """The seeds' spread of `measure` where at least two seeds of every group reach:
-    (noise in quadrature, that reach), or (None, 0) where they never do."""
-    reaches = []
-    for rows in groups:
-        ends = sorted(rows.groupby("run_id")["paper_epochs"].max(), reverse=True)
-        if len(ends) < 2:
-            return None, 0.0
-        reaches.append(ends[1])
-    x = min(reaches)
-    sds = [
-        mean_sd(_per_run(_reaching(rows, x), lambda run, x=x: measure(run, x)))[1]
-        for rows in groups
-    ]
-    return math.hypot(*sds), x
-
-
-def _at(x: float) -> str:
-    return f"{x:.2g} paper epochs" if x < 1 else f"{x:.1f} paper epochs"
-
-
-def _horizon_text(horizon: float | None, ours: float) -> str:
-    paper = "not stated" if horizon is None else f"{horizon:g}"
-    return f"paper {paper} · ours {ours:.2g}" if ours < 1 else f"paper {paper} · ours {ours:.1f}"
-
-
-def _difference_claim(
-    ev: Evidence,
-    groups: dict[str, pd.DataFrame],
-    measure: Callable[[pd.DataFrame, float], float],
-    horizon: float | None,
-    sign: int,
-    paper_effect: float | None,
-    unit: str,
-    resolution: float = 0.0,
-) -> tuple[str, str, float]:
-    """(ours, verdict, where judged) for "group A's `measure` minus group B's has the
-    paper's `sign`", at `horizon` (None: the farthest both groups reach)."""
-    if any(rows.empty for rows in groups.values()):
-        return "no runs", NOT_TESTABLE, 0.0
-    groups = {name: _farthest_per_seed(rows) for name, rows in groups.items()}
-    reach = min(axis.reach(rows) for rows in groups.values())
-    longest = min(rows["paper_epochs"].max() for rows in groups.values())
-    x = longest if horizon is None else horizon
-    if horizon is not None and longest < axis.REACH_TOLERANCE * horizon:
-        x = longest
-    values = {
-        name: _per_run(_reaching(rows, x), lambda run: measure(run, x))
-        for name, rows in groups.items()
-    }
-    digits = 2 if unit == "" else 1
-    ours = (
-        ", ".join(f"{name} {seeds_text(v, unit, digits)}" for name, v in values.items())
-        + f" at {_at(x)}"
-    )
-    if horizon is not None and longest < axis.REACH_TOLERANCE * horizon:
-        return ours, NOT_REACHED, max(reach, longest)
-    first, second = values.values()
-    noise, noise_at = (None, 0.0)
-    if min(first.count(), second.count()) < 2:
-        noise, noise_at = _fallback(list(groups.values()), measure)
-        if noise is not None:
-            ours += f"; noise from the seeds' spread at {_at(noise_at)}"
-    result = verdict(first, second, sign, resolution, paper_effect, noise)
-    return ours, result, x
-
 
 # ---------------------------------------------------------------------------- the claims
 
@@ -240,10 +55,10 @@ def _row(claim: str, paper: str, horizon: str, ours: str, result: str, page: str
 def table1_nmnist(ev: Evidence) -> list[dict]:
     reference = ev.paper["table1"]["nmnist"]
     groups = {METHOD_LABELS[m]: ev.defaults(m) for m in ("rouser", "baseline")}
-    ours, result, x = _difference_claim(
+    ours, result, x = judge_difference(
         ev,
         groups,
-        lambda run, x: 100 * _value(run, ACCURACY, x),
+        lambda run, x: 100 * value_at(run, ACCURACY, x),
         None,
         +1,
         reference["rouser"] - reference["baseline"],
@@ -254,7 +69,7 @@ def table1_nmnist(ev: Evidence) -> list[dict]:
         _row(
             "Table I, NMNIST: Rouser's accuracy is above the baseline's",
             f"{reference['rouser']}% vs {reference['baseline']}%",
-            _horizon_text(None, x),
+            horizon_text(None, x),
             ours,
             result,
             "table1",
@@ -278,7 +93,7 @@ def table1_full_data(ev: Evidence) -> list[dict]:
             else "Table I, SHD: the baseline does not converge, Rouser does"
         )
         ours = "not run here: needs the full data"
-        rows.append(_row(claim, paper, _horizon_text(None, 0), ours, NOT_TESTABLE, "table1"))
+        rows.append(_row(claim, paper, horizon_text(None, 0), ours, NOT_TESTABLE, "table1"))
     return rows
 
 
@@ -297,7 +112,7 @@ def fig2_grid(ev: Evidence) -> list[dict]:
             _row(
                 claim,
                 paper,
-                _horizon_text(horizon, 0),
+                horizon_text(horizon, 0),
                 "no runs",
                 NOT_TESTABLE,
                 "fig2_threshold_grid",
@@ -308,9 +123,11 @@ def fig2_grid(ev: Evidence) -> list[dict]:
     grid = grid[grid["paper_epochs"].groupby(grid["run_id"]).transform("max") >= best * 0.999]
     x = min(horizon, float(grid.groupby("config.threshold")["paper_epochs"].max().min()))
     means = grid.groupby("config.threshold").apply(
-        lambda rows: 100 * np.mean([_value(run, ACCURACY, x) for _, run in rows.groupby("run_id")])
+        lambda rows: (
+            100 * np.mean([value_at(run, ACCURACY, x) for _, run in rows.groupby("run_id")])
+        )
     )
-    ours = ", ".join(f"Th {th:g}: {acc:.0f}%" for th, acc in means.items()) + f" at {_at(x)}"
+    ours = ", ".join(f"Th {th:g}: {acc:.0f}%" for th, acc in means.items()) + f" at {at_text(x)}"
     if x < axis.REACH_TOLERANCE * horizon:
         result = NOT_REACHED
     elif means.max() - means.min() <= ev.resolution(grid):
@@ -318,7 +135,7 @@ def fig2_grid(ev: Evidence) -> list[dict]:
     else:
         dip = {0.0, 0.25, 0.5} <= set(means.index) and means[0.25] < min(means[0.0], means[0.5])
         result = AGREES if float(means.idxmax()) == 1.0 and dip else DISAGREES
-    return [_row(claim, paper, _horizon_text(horizon, x), ours, result, "fig2_threshold_grid")]
+    return [_row(claim, paper, horizon_text(horizon, x), ours, result, "fig2_threshold_grid")]
 
 
 def fig3_weight_change(ev: Evidence) -> list[dict]:
@@ -331,10 +148,10 @@ def fig3_weight_change(ev: Evidence) -> list[dict]:
         0-21 (5/22 of the way), over its value at the run's end (or at `x` x 22/5)."""
         window = min(float(run["paper_epochs"].max()), x * end / read_at)
         change = "weight_change.total"
-        return _value(run, change, window * read_at / end) / _value(run, change, window)
+        return value_at(run, change, window * read_at / end) / value_at(run, change, window)
 
     groups = {METHOD_LABELS[m]: ev.defaults(m) for m in ("rouser", "baseline")}
-    ours, result, x = _difference_claim(
+    ours, result, x = judge_difference(
         ev, groups, measure, read_at, +1, points["rouser"][4] - points["baseline"][4], ""
     )
     ours += f" (read at 5/22 of each run, normalised to its end; the paper's: {end:g})"
@@ -342,7 +159,7 @@ def fig3_weight_change(ev: Evidence) -> list[dict]:
         _row(
             "Fig. 3: Rouser's weights change earlier (normalised change at epoch 4)",
             f"Rouser {points['rouser'][4]}, baseline {points['baseline'][4]}",
-            _horizon_text(read_at, x),
+            horizon_text(read_at, x),
             ours,
             result,
             "fig3_weight_change",
@@ -369,7 +186,7 @@ def fig4_dead_neurons(ev: Evidence) -> list[dict]:
             _row(
                 claim,
                 paper,
-                _horizon_text(horizon, 0),
+                horizon_text(horizon, 0),
                 "no runs",
                 NOT_TESTABLE,
                 "fig4_dead_neurons",
@@ -380,23 +197,23 @@ def fig4_dead_neurons(ev: Evidence) -> list[dict]:
     x = min(horizon, reach)
     changes, texts, results = [], [], []
     for method, group in groups.items():
-        far = _reaching(group, x)
+        far = reaching(group, x)
         for layer in ("layer1", "layer2"):
             column = f"dead_neurons.{layer}"
-            change = _per_run(
-                far, lambda run, c=column: 100 * (_value(run, c, x) - _value(run, c, start))
+            change = per_run(
+                far, lambda run, c=column: 100 * (value_at(run, c, x) - value_at(run, c, start))
             )
-            noise, _ = _fallback(
-                [group], lambda run, y, c=column: 100 * _value(run, c, min(start, y))
+            noise, _ = seeds_spread(
+                [group], lambda run, y, c=column: 100 * value_at(run, c, min(start, y))
             )
             noise = math.sqrt(2) * noise if noise is not None else None
-            before = _per_run(far, lambda run, c=column: 100 * _value(run, c, start)).mean()
+            before = per_run(far, lambda run, c=column: 100 * value_at(run, c, start)).mean()
             texts.append(
                 f"{METHOD_LABELS[method]} layer {layer[-1]}: {before:.0f} → {before + change.mean():.0f}%"
             )
             changes.append(change.mean())
             results.append(compare(change.mean(), noise, -1, None))
-    ours = "; ".join(texts) + f" (per input; from {_at(start)} to {_at(x)})"
+    ours = "; ".join(texts) + f" (per input; from {at_text(start)} to {at_text(x)})"
     if x < axis.REACH_TOLERANCE * horizon:
         trend = NOT_REACHED
     elif all(r == AGREES for r in results):
@@ -405,12 +222,12 @@ def fig4_dead_neurons(ev: Evidence) -> list[dict]:
         trend = DISAGREES
     else:
         trend = INCONCLUSIVE
-    rows.append(_row(claim, paper, _horizon_text(horizon, x), ours, trend, "fig4_dead_neurons"))
+    rows.append(_row(claim, paper, horizon_text(horizon, x), ours, trend, "fig4_dead_neurons"))
     layer2 = {METHOD_LABELS[m]: groups[m] for m in ("rouser", "baseline")}
-    ours, result, x = _difference_claim(
+    ours, result, x = judge_difference(
         ev,
         layer2,
-        lambda run, x: 100 * _value(run, "dead_neurons.layer2", x),
+        lambda run, x: 100 * value_at(run, "dead_neurons.layer2", x),
         horizon,
         -1,
         dead["rouser"]["layer2"][-1] - dead["baseline"]["layer2"][-1],
@@ -421,7 +238,7 @@ def fig4_dead_neurons(ev: Evidence) -> list[dict]:
             "Fig. 4: Rouser ends with fewer dead neurons in hidden layer 2",
             f"Rouser {dead['rouser']['layer2'][-1]}%, baseline {dead['baseline']['layer2'][-1]}%"
             f" (epoch {reference['epochs'][-1]})",
-            _horizon_text(horizon, x),
+            horizon_text(horizon, x),
             ours,
             result,
             "fig4_dead_neurons",
@@ -443,11 +260,11 @@ def fig5_spike_rates(ev: Evidence) -> list[dict]:
 
     groups = {METHOD_LABELS[m]: ev.defaults(m) for m in ("rouser", "baseline")}
     horizon = axis.paper_x(reference["epochs"])
-    ours, result, x = _difference_claim(
+    ours, result, x = judge_difference(
         ev,
         groups,
         lambda run, x: (
-            50 * (_value(run, "spike_rate.layer1", x) + _value(run, "spike_rate.layer2", x))
+            50 * (value_at(run, "spike_rate.layer1", x) + value_at(run, "spike_rate.layer2", x))
         ),
         horizon,
         -1,
@@ -459,7 +276,7 @@ def fig5_spike_rates(ev: Evidence) -> list[dict]:
             "Fig. 5: Rouser's hidden layers fire less than the baseline's (mean of layers 1-2)",
             f"Rouser layer 1 {rates['rouser']['layer1']}, layer 2 {rates['rouser']['layer2']}; "
             f"baseline {rates['baseline']['layer1']}, {rates['baseline']['layer2']} (%)",
-            _horizon_text(horizon, x),
+            horizon_text(horizon, x),
             ours,
             result,
             "fig5_spike_rates",
@@ -475,12 +292,12 @@ def latency(ev: Evidence) -> list[dict]:
         return float(seen.loc[seen[ACCURACY] >= target, "paper_epochs"].iloc[0])
 
     groups = {METHOD_LABELS[m]: ev.defaults(m) for m in ("rouser", "baseline")}
-    ours, result, x = _difference_claim(ev, groups, measure, None, -1, None, " paper epochs")
+    ours, result, x = judge_difference(ev, groups, measure, None, -1, None, " paper epochs")
     return [
         _row(
             "Faster convergence: Rouser reaches 95% of its final accuracy sooner",
             f"up to {ev.paper['latency']['max_reduction']['v1']}% lower training latency (v1)",
-            _horizon_text(None, x),
+            horizon_text(None, x),
             ours,
             result,
             "table1",
@@ -508,17 +325,17 @@ def fig6_ablation(ev: Evidence) -> list[dict]:
                 "on": ablation[arm == f"{key}, learning on"],
                 "off": ablation[arm == f"{key}, learning off"],
             }
-        ours, result, x = _difference_claim(
+        ours, result, x = judge_difference(
             ev,
             groups,
-            lambda run, x: 100 * _value(run, ACCURACY, x),
+            lambda run, x: 100 * value_at(run, ACCURACY, x),
             horizon,
             +1,
             on_end - off_end,
             "%",
             ev.resolution(pd.concat(groups.values())),
         )
-        rows.append(_row(claim, paper, _horizon_text(horizon, x), ours, result, "fig6_ablation"))
+        rows.append(_row(claim, paper, horizon_text(horizon, x), ours, result, "fig6_ablation"))
     return rows
 
 
