@@ -114,7 +114,13 @@ def load_records(runs_dir_or_paths: str | Path | Iterable[str | Path]) -> pd.Dat
 
 
 def _git_commit() -> str | None:
-    """The repository's HEAD commit, or None outside a git checkout or without git."""
+    """The HEAD commit of the clone rouser is imported from, or None without git or a clone.
+
+    An installed rouser's folder may sit inside the user's own repository (a venv in a
+    project), where `git rev-parse` would answer with that repository's commit.
+    """
+    if not (REPO_ROOT / ".git").exists():
+        return None
     try:
         result = subprocess.run(
             ["git", "rev-parse", "HEAD"],

@@ -271,15 +271,19 @@ def test_cli_maps_options_onto_the_run(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(train_module, "train", fake_train)
     main([
-        "--dataset", "shd", "--method", "baseline", "--profile", "smoke", "--seed", "3",
-        "--epochs", "5", "--lr-th", "0", "--hidden", "[16, 8]", "--test-subset", "null",
+        "--dataset", "shd", "--method", "baseline", "--profile", "smoke", "--seed", "010",
+        "--epochs", "5", "--lr-th", "1e-3", "--hidden", "[16, 8]", "--test-subset", "none",
+        "--train-subset", "40", "--fixed-point", "--no-synthetic",
         "--runs-dir", str(tmp_path), "--device", "cpu", "--no-progress",
     ])  # fmt: skip
     run = seen["run"]
     assert (run.dataset, run.method, run.profile, run.seed, run.epochs) == (
-        "shd", "baseline", "smoke", 3, 5,
+        "shd", "baseline", "smoke", 10, 5,
     )  # fmt: skip
-    assert run.lr_th == 0.0 and run.hidden == (16, 8) and run.test_subset == 32  # null = keep
+    assert run.lr_th == 0.001 and run.hidden == (16, 8)
+    assert run.test_subset is None and run.train_subset == 40  # none: every recording
+    assert run.fixed_point is True and run.synthetic is False
+    assert run.batch_size == 16 and run.time_bins == 40  # not given: the profile's
     assert seen["runs_dir"] == tmp_path and seen["device"] == "cpu"
     assert seen["progress"] is False and seen["resume"] is True
     assert str(record_path(run, tmp_path)) in capsys.readouterr().out
