@@ -14,6 +14,7 @@ import torch
 from rouser import paths, records
 from rouser.atomic import atomic_write
 from rouser.config import resolve_run
+from rouser.metrics import summarize
 from rouser.records import (
     LOCAL_PATH_KEYS,
     checkpoint_path,
@@ -26,31 +27,49 @@ from rouser.records import (
     write_record,
 )
 
+STATS = ("mean", "std", "min", "max")
 
-def make_record(run_id: str, lr_th: float, history: list[dict], status: str = "finished") -> dict:
+
+def entry(epoch: int, accuracy: float) -> dict:
+    """One history entry with every measurement the record schema requires."""
+    return {
+        "epoch": epoch,
+        "train_accuracy": accuracy,
+        "test_accuracy": accuracy,
+        "train_loss": 1.0,
+        "test_loss": 1.0,
+        "dead_neurons": {"layer1": 0.5},
+        "spike_rate": {"layer1": 0.1, "layer2": 0.2},
+        "weight_change": {"layer1": 0.0, "total": 0.0},
+        "thresholds": {"layer1": {**dict.fromkeys(STATS, 1.25), "hist_counts": [1, 2]}},
+        "epoch_seconds": 1.0,
+    }
+
+
+def make_record(lr_th: float, accuracies: list[float], status: str = "finished") -> dict:
+    """A valid record of a smoke SHD run that trained to `accuracies` (epoch 0 first)."""
+    run = resolve_run("shd", "rouser", "smoke", lr_th=lr_th, epochs=max(len(accuracies) - 1, 1))
+    history = [entry(epoch, accuracy) for epoch, accuracy in enumerate(accuracies)]
+    done = status in ("finished", "non-convergent")
     return {
         "schema": 1,
-        "run_id": run_id,
+        "run_id": run.run_id,
         "status": status,
         "error": None,
-        "config": {"dataset": "shd", "method": "rouser", "seed": 0, "lr_th": lr_th},
+        "config": run.to_dict(),
         "data": {"source": "synthetic"},
         "env": {"device": "cpu"},
         "started": "2026-01-01T00:00:00+00:00",
         "ended": None,
         "history": history,
-        "summary": {"final_test_accuracy": history[-1]["test_accuracy"]} if history else None,
+        "summary": summarize(history, run.n_classes, run.latency_target, run.chance_margin)
+        if done
+        else None,
     }
 
 
-def entry(epoch: int, accuracy: float) -> dict:
-    return {
-        "epoch": epoch,
-        "test_accuracy": accuracy,
-        "dead_neurons": {"layer1": 0.5},
-        "spike_rate": {"layer1": 0.1, "layer2": 0.2},
-        "thresholds": {"layer1": {"mean": 1.25, "hist_counts": [1, 2]}},
-    }
+def path_of(tmp_path, record: dict):
+    return tmp_path / f"{record['run_id']}.json"
 
 
 def test_paths_follow_run_id_and_env(tmp_path, monkeypatch):
@@ -96,16 +115,17 @@ def test_portable_data_drops_local_paths_only():
 
 
 def test_write_then_read_round_trips(tmp_path):
-    record = make_record("r1", 0.001, [entry(0, 0.1)])
-    path = tmp_path / "sub" / "r1.json"
+    record = make_record(0.001, [0.1, 0.6])
+    path = tmp_path / "sub" / f"{record['run_id']}.json"
     write_record(record, path)
-    assert read_record(path) == record
+    assert read_record(path) == record  # the digest is checked, not returned
+    assert json.loads(path.read_text())["digest"].startswith("sha256:")
     assert oct(path.stat().st_mode & 0o777) == oct(0o644)
 
 
 def test_killed_write_leaves_previous_record_intact(tmp_path, monkeypatch):
-    path = tmp_path / "r1.json"
-    old = make_record("r1", 0.001, [entry(0, 0.1)], status="running")
+    old = make_record(0.001, [0.1], status="running")
+    path = path_of(tmp_path, old)
     write_record(old, path)
 
     def killed(_fd):
@@ -113,9 +133,9 @@ def test_killed_write_leaves_previous_record_intact(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "fsync", killed)
     with pytest.raises(KeyboardInterrupt):
-        write_record(make_record("r1", 0.001, [entry(0, 0.1), entry(1, 0.5)]), path)
+        write_record({**old, "history": [entry(0, 0.1), entry(1, 0.5)]}, path)
     assert read_record(path) == old
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["r1.json"]  # no temp file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # no temp file left
 
 
 def test_atomic_write_with_failing_writer_keeps_old_bytes(tmp_path):
@@ -133,11 +153,11 @@ def test_atomic_write_with_failing_writer_keeps_old_bytes(tmp_path):
 
 
 def test_nan_is_refused_before_the_file_is_touched(tmp_path):
-    path = tmp_path / "r1.json"
-    good = make_record("r1", 0.001, [entry(0, 0.1)])
+    good = make_record(0.001, [0.1, 0.6])
+    path = path_of(tmp_path, good)
     write_record(good, path)
     with pytest.raises(ValueError, match="JSON compliant"):
-        write_record(make_record("r1", 0.001, [entry(0, math.nan)]), path)
+        write_record({**good, "history": [entry(0, math.nan)]}, path)
     assert read_record(path) == good
 
 
@@ -152,17 +172,20 @@ def test_read_record_errors_are_clear(tmp_path):
     foreign.write_text(json.dumps({"name": "package.json"}))
     with pytest.raises(ValueError, match="not a rouser run record"):
         read_record(foreign)
-    bad_status = tmp_path / "bad.json"
-    bad_status.write_text(json.dumps(make_record("x", 0.0, [], status="done")))
+    record = make_record(0.0, [0.1], status="done")
+    bad_status = path_of(tmp_path, record)
+    bad_status.write_text(json.dumps(record))
     with pytest.raises(ValueError, match="status"):
         read_record(bad_status)
 
 
 def test_load_records_one_row_per_run_and_epoch(tmp_path):
-    write_record(make_record("a", 0.001, [entry(0, 0.1), entry(1, 0.6)]), tmp_path / "a.json")
-    write_record(make_record("b", 0.0, [], status="failed"), tmp_path / "b.json")
-    (tmp_path / ".a.json.x.tmp").write_text("half")  # a temp file from a crashed writer
-    (tmp_path / "a.ckpt.pt").write_bytes(b"\0")
+    a = make_record(0.001, [0.1, 0.6])
+    b = make_record(0.0, [], status="failed")
+    write_record(a, path_of(tmp_path, a))
+    write_record(b, path_of(tmp_path, b))
+    (tmp_path / f".{a['run_id']}.json.x.tmp").write_text("half")  # a crashed writer's temp
+    (tmp_path / f"{a['run_id']}.ckpt.pt").write_bytes(b"\0")
     frame = load_records(tmp_path)
     assert len(frame) == 3
     for column in (
@@ -178,14 +201,14 @@ def test_load_records_one_row_per_run_and_epoch(tmp_path):
         "thresholds.layer1.mean",
     ):
         assert column in frame.columns, column
-    a = frame[frame.run_id == "a"]
-    assert a["epoch"].tolist() == [0, 1] and a["test_accuracy"].tolist() == [0.1, 0.6]
-    assert a["config.lr_th"].tolist() == [0.001, 0.001]
-    assert a["thresholds.layer1.hist_counts"].iloc[0] == [1, 2]
-    b = frame[frame.run_id == "b"]
-    assert b["status"].item() == "failed" and pd.isna(b["epoch"].item())
-    same = load_records([tmp_path / "a.json"])
-    assert same["run_id"].tolist() == ["a", "a"]
+    rows = frame[frame.run_id == a["run_id"]]
+    assert rows["epoch"].tolist() == [0, 1] and rows["test_accuracy"].tolist() == [0.1, 0.6]
+    assert rows["config.lr_th"].tolist() == [0.001, 0.001]
+    assert rows["thresholds.layer1.hist_counts"].iloc[0] == [1, 2]
+    failed = frame[frame.run_id == b["run_id"]]
+    assert failed["status"].item() == "failed" and pd.isna(failed["epoch"].item())
+    same = load_records([path_of(tmp_path, a)])
+    assert same["run_id"].tolist() == [a["run_id"]] * 2
     with pytest.raises(FileNotFoundError, match="train runs first"):
         load_records(tmp_path / "nope")
 
