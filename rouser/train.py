@@ -412,20 +412,26 @@ def _parser(profile: str = DEFAULT_PROFILE) -> argparse.ArgumentParser:
         "--export-nir", type=Path, metavar="PATH", help="then write the trained network as NIR"
     )
     settings = parser.add_argument_group(
-        f"run settings (defaults: profile {shown_profile}; each one changes the run id)"
+        f"run settings (defaults of profile {shown_profile}; the run id hashes every one)"
     )
     for name in run_fields():
         if name in ("dataset", "method", "profile"):
             continue
         kind, _, _, allowed = SETTINGS[name]
-        flag = f"--{name.replace('_', '-')}"
+        flag, default = f"--{name.replace('_', '-')}", _default_text(name, defaults)
         # SUPPRESS: a flag not given is absent, so an explicit "none" can be told from it
-        common = {"default": argparse.SUPPRESS, "help": f"{_default_text(name, defaults)}"}
         if kind == FLAG:
-            settings.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
+            settings.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=default
+            )
         else:
-            common["help"] = f"{allowed}; {common['help']}"
-            settings.add_argument(flag, type=_TYPES[kind], metavar=_METAVARS[kind], **common)
+            settings.add_argument(
+                flag,
+                type=_TYPES[kind],
+                metavar=_METAVARS[kind],
+                default=argparse.SUPPRESS,
+                help=f"{allowed}; {default}",
+            )
     return parser
 
 

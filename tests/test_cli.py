@@ -151,7 +151,7 @@ def test_help_shows_profiles_and_the_chosen_profiles_defaults(capsys):
     with pytest.raises(SystemExit):
         main(["--profile", "smoke", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "defaults: profile smoke" in text and "default nmnist 64,64, dvs128 64" in text
+    assert "defaults of profile smoke" in text and "default nmnist 64,64, dvs128 64" in text
     assert "--train-subset N|none null (all recordings) or an integer >= 1; default 64" in text
 
 
