@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
@@ -46,10 +47,13 @@ def train_epoch(
     device: torch.device,
     epoch: int,
     progress: bool = False,
+    on_step: Callable[[torch.Tensor, float], None] | None = None,
 ) -> dict:
     """One pass of updates; returns running train accuracy and loss, samples, steps, seconds.
 
     A non-finite loss stops at once (FloatingPointError) instead of corrupting the model.
+    `on_step(output, loss)` is called after each update with the batch's output spikes and
+    per-sample loss (a study of single steps reads them there; training needs none).
     """
     model.train()
     start = time.perf_counter()
@@ -70,6 +74,8 @@ def train_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if on_step is not None:
+            on_step(output.detach(), loss_value)
         correct += int((predict(output) == labels).sum())
         loss_sum += loss_value * labels.shape[0]
         samples += labels.shape[0]
