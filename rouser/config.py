@@ -223,7 +223,8 @@ class RunConfig:
     # The history holds epoch 0, every power of two, every `history_every`-th epoch and the
     # last (`rouser.epochs.records_epoch`): a run of 1,340 short epochs keeps ~40 entries.
     history_every: int = 1  # LATER_SETTINGS too
-    # torch's fused Adam: other last bits than the default (`rouser.optim`).
+    # Hidden spikes read as events where sparse, and torch's fused Adam: faster on the CPU,
+    # other last bits than the default (`rouser.network`, `rouser.optim`).
     fast_step: bool = False  # LATER_SETTINGS too
 
     @property

@@ -7,6 +7,16 @@ The first block reads raw event bins, ~99% zeros. Given an `EventBatch` (what th
 device, and no dense input exists; given a dense CPU tensor it multiplies only the non-zeros
 (`rouser.sparse_input`).
 
+The hidden layers read spikes too: ~1% of a trained NMNIST network's hidden neurons fire per
+step. With ``hidden_events`` (the run setting ``fast_step``) a hidden block's forward product
+and weight gradient visit the previous layer's spikes alone, through the first layer's event
+product, wherever at most `HIDDEN_EVENTS_BELOW` of them are non-zero; denser batches (a
+network at Th 0.25 fires at 20-45%) and narrow blocks (the output layer) keep the dense
+product. The input gradient stays dense:
+the surrogate gives every neuron one. On the CPU only: a GPU's dense product is fast enough,
+and choosing per batch would make it wait for the spike count. Sums run in another order
+than the dense product's, so results differ in the last bits: hence a run setting.
+
 Four options reproduce parts of lava-dl's NMNIST tutorial network, the code base the paper
 was built on, so that their effect can be measured (the book's fidelity study); all are off
 by default, where the paper's text is silent:
@@ -39,7 +49,21 @@ from torch.nn import functional
 from rouser.events import EventBatch
 from rouser.fixed_point import quantize_weight
 from rouser.neuron import CubaLIF
-from rouser.sparse_input import event_linear, sparse_input_linear
+from rouser.sparse_input import event_linear, sparse_input_linear, spike_linear
+
+# Spike density (non-zeros over all inputs of a batch) up to which a hidden block reads its
+# input as events. Measured for NMNIST's 500 x 500 layer (T = 300, B = 32), 2 threads, a
+# loaded machine (`benchmarks/bench_event_input.py`): the events-only forward product and
+# weight gradient, spike finding included, took as long as the dense ones at ~8% (11% in a
+# shorter run); at 1% they were 2.1x faster, at 20% 1.7x slower. Trained networks fire at
+# ~1%, a network at Th 0.25 at 20-45%: both far from it. Changing it changes the results of
+# `fast_step` runs.
+HIDDEN_EVENTS_BELOW = 0.08
+# Narrower blocks keep the dense product: finding the spikes reads the whole input twice,
+# which costs what the dense product of a narrow layer does. Measured at 1% spikes, [9600,
+# 500] inputs, forward and both gradients, 2 threads: dense / events 0.89x for 10 outputs,
+# 0.97x for 50, 1.01x for 100, 1.04x for 200 (the input gradient, dense in both, dominates).
+HIDDEN_EVENTS_MIN_OUTPUTS = 200
 
 
 class DenseBlock(nn.Module):
@@ -55,8 +79,10 @@ class DenseBlock(nn.Module):
     An `EventBatch` input always goes through the events-only product. `sparse_input=True`
     lets a dense CPU input that needs no gradient (event data) go through the non-zeros-only
     product too; the result is the same up to float summation order.
-    `delay_shift`, `weight_norm`, `dropout` and `quantize_weights` are lava-dl's options
-    (module docstring); `weight` is what the synapse multiplies with.
+    `hidden_events=True` makes a CPU input with a gradient (hidden spikes) go through the
+    events-only product where sparse (`spike_linear`). `delay_shift`, `weight_norm`,
+    `dropout` and `quantize_weights` are lava-dl's options (module docstring); `weight` is
+    what the synapse multiplies with.
     """
 
     def __init__(
@@ -68,6 +94,7 @@ class DenseBlock(nn.Module):
         weight_norm: bool = False,
         dropout: float = 0.0,
         quantize_weights: bool = False,
+        hidden_events: bool = False,
         **neuron_kwargs,
     ) -> None:
         super().__init__()
@@ -80,6 +107,7 @@ class DenseBlock(nn.Module):
             nn.utils.parametrizations.weight_norm(self.synapse, name="weight", dim=0)
         self.neuron = CubaLIF(out_features, **neuron_kwargs)
         self.sparse_input = sparse_input
+        self.hidden_events = hidden_events
         self.delay_shift = delay_shift
         self.dropout = dropout
         self.quantize_weights = quantize_weights
@@ -90,15 +118,20 @@ class DenseBlock(nn.Module):
         weight = self.synapse.weight
         return quantize_weight(weight) if self.quantize_weights else weight
 
-    def forward(self, x: torch.Tensor | EventBatch) -> torch.Tensor:
-        """Spikes [T, B, in] (a tensor or an `EventBatch`) -> spikes [T, B, out]."""
+    def current(self, x: torch.Tensor | EventBatch) -> torch.Tensor:
+        """The synaptic current [T, B, out] of spikes [T, B, in], by the product that fits."""
         weight = self.weight
         if isinstance(x, EventBatch):
-            spikes = self.neuron(event_linear(x, weight))
-        elif self.sparse_input and x.device.type == "cpu" and not x.requires_grad:
-            spikes = self.neuron(sparse_input_linear(x, weight))
-        else:
-            spikes = self.neuron(functional.linear(x, weight))
+            return event_linear(x, weight)
+        if self.sparse_input and x.device.type == "cpu" and not x.requires_grad:
+            return sparse_input_linear(x, weight)
+        if self.hidden_events and x.device.type == "cpu":
+            return spike_linear(x, weight, HIDDEN_EVENTS_BELOW)
+        return functional.linear(x, weight)
+
+    def forward(self, x: torch.Tensor | EventBatch) -> torch.Tensor:
+        """Spikes [T, B, in] (a tensor or an `EventBatch`) -> spikes [T, B, out]."""
+        spikes = self.neuron(self.current(x))
         if self.dropout and self.training:
             # One draw per (sample, neuron), kept for every step, rescaled by 1 / (1 - p).
             keep = torch.empty_like(spikes[0]).bernoulli_(1.0 - self.dropout)
@@ -114,6 +147,8 @@ class SpikingMLP(nn.Module):
     Inputs of shape [T, B, ...] are flattened per time step. `forward` returns the output
     layer's spikes; `forward_layers` returns every layer's spikes, which is what the
     dead-neuron and spike-rate measurements read (no extra pass, no hooks).
+    `hidden_events` is every block's but the first (which reads the data itself) and those
+    narrower than `HIDDEN_EVENTS_MIN_OUTPUTS`.
     """
 
     def __init__(
@@ -123,6 +158,7 @@ class SpikingMLP(nn.Module):
         weight_norm: bool = False,
         dropout: float = 0.0,
         quantize_weights: bool = False,
+        hidden_events: bool = False,
         **neuron_kwargs,
     ) -> None:
         super().__init__()
@@ -139,6 +175,7 @@ class SpikingMLP(nn.Module):
                 weight_norm=weight_norm,
                 dropout=dropout if index < last else 0.0,  # lava-dl: hidden layers only
                 quantize_weights=quantize_weights,
+                hidden_events=hidden_events and index > 0 and n_out >= HIDDEN_EVENTS_MIN_OUTPUTS,
                 **neuron_kwargs,
             )
             for index, (n_in, n_out) in enumerate(itertools.pairwise(self.sizes))

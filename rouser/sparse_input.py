@@ -17,7 +17,11 @@ and weights :math:`W` ``[J, C]``, both passes visit :math:`\mathcal{N}` only:
     \frac{\partial L}{\partial W_{jc}} = \sum_{r : (r, c) \in \mathcal{N}} x_{rc}
         \frac{\partial L}{\partial y_{rj}}
 
-The input never needs a gradient (it is data), so only the weight gradient is computed.
+The first layer's input never needs a gradient (it is data), so only the weight gradient
+is computed. Hidden layers read spikes too (~1% of a trained network's neurons fire per
+step): `spike_linear` gives them the same two passes over the previous layer's spikes, and
+the input gradient :math:`\partial L / \partial y \, W` as the dense product it is (every
+neuron gets a surrogate gradient), wherever the spikes are sparse enough to gain.
 
 The input arrives in one of two forms. An `EventBatch` (what `rouser.data` loaders serve)
 already is the list of non-zeros: its compressed rows are a `searchsorted` away
@@ -37,39 +41,54 @@ from typing import NamedTuple
 import numba
 import numpy as np
 import torch
+from torch.nn import functional
 
 from rouser.events import EventBatch
 from rouser.threads import follow_torch
 
 
-@numba.njit(cache=True)
-def _compress_rows(x):  # pragma: no cover - compiled
-    """CSR (row pointers, column indices, values) of a dense 2-D array."""
+# Both passes give each of numba's threads whole rows: the compressed rows are the same at any
+# thread count. Split in two so that the hidden layers' choice (`spike_linear`) reads the
+# spike count from the first pass and makes the second only where the events are used.
+@numba.njit(cache=True, parallel=True)
+def _row_pointers(x):  # pragma: no cover - compiled
+    """CSR row pointers of a dense 2-D array: where each row's non-zeros start."""
     rows, features = x.shape
-    count = 0
-    for r in range(rows):
+    pointers = np.empty(rows + 1, np.int64)
+    pointers[0] = 0
+    for r in numba.prange(rows):
+        count = 0
         for c in range(features):
             count += x[r, c] != 0
-    pointers = np.empty(rows + 1, np.int64)
-    columns = np.empty(count, np.int64)
-    values = np.empty(count, x.dtype)
-    k = 0
+        pointers[r + 1] = count
     for r in range(rows):
-        pointers[r] = k
+        pointers[r + 1] += pointers[r]
+    return pointers
+
+
+@numba.njit(cache=True, parallel=True)
+def _fill_rows(x, pointers):  # pragma: no cover - compiled
+    """CSR column indices and values of a dense 2-D array, given its `_row_pointers`."""
+    rows, features = x.shape
+    columns = np.empty(pointers[rows], np.int64)
+    values = np.empty(pointers[rows], x.dtype)
+    for r in numba.prange(rows):
+        k = pointers[r]
         for c in range(features):
             v = x[r, c]
             if v != 0:
                 columns[k] = c
                 values[k] = v
                 k += 1
-    pointers[rows] = k
-    return pointers, columns, values
+    return columns, values
 
 
 # The forward product gives each of numba's threads (`rouser.threads.follow_torch`) whole
 # rows, so every output element sums in the order one thread would: results do not depend
 # on the thread count. The weight gradient stays serial: many input rows add to each of its
-# rows, and splitting its columns between threads instead measured 7x slower.
+# rows, and splitting its columns between threads instead measured 7x slower (and a counting
+# sort by input column, each thread owning whole rows of the gradient, same bits: 1.5-2.8x
+# slower at 2 threads on a loaded machine, for NMNIST's first and hidden layers).
 @numba.njit(cache=True, parallel=True)
 def _sparse_times_dense(pointers, columns, values, weight_t, out):  # pragma: no cover
     """``out[r] = sum over non-zeros (r, c) of x[r, c] * weight_t[c]``; out is overwritten."""
@@ -109,10 +128,15 @@ class Csr(NamedTuple):
 
 
 class _NumbaCsrLinear(torch.autograd.Function):
-    """``x @ W.T`` for a CPU input in `Csr` form, by the numba scans above."""
+    """``x @ W.T`` for a CPU input in `Csr` form, by the numba scans above.
+
+    `dense` is the same input as a tensor where it needs a gradient (hidden spikes): that
+    gradient, ``dL/dy @ W``, is the dense product autograd computes for ``nn.Linear``, since
+    the surrogate gives every neuron a gradient. A data input passes None.
+    """
 
     @staticmethod
-    def forward(ctx, weight, csr):  # type: ignore[override]
+    def forward(ctx, weight, csr, dense=None):  # type: ignore[override]
         """Sums the weight rows each input row's non-zeros select."""
         weight_t = weight.detach().t().contiguous()
         out = torch.empty(csr.n_rows, weight.shape[0], dtype=weight.dtype)
@@ -120,15 +144,23 @@ class _NumbaCsrLinear(torch.autograd.Function):
         follow_torch()
         _sparse_times_dense(*arrays, weight_t.numpy(), out.numpy())
         ctx.arrays, ctx.n_columns = arrays, csr.n_columns
+        ctx.dense_shape = None if dense is None else dense.shape
+        ctx.save_for_backward(weight)
         return out
 
     @staticmethod
     def backward(ctx, grad_out):  # type: ignore[override]
-        """The weight gradient over the kept non-zeros; the input gets none (it is data)."""
+        """The weight gradient over the kept non-zeros; the input's, when it has one, dense."""
         grad_out = grad_out.contiguous()
-        grad_w_t = torch.zeros(ctx.n_columns, grad_out.shape[1], dtype=grad_out.dtype)
-        _sparse_transpose_times_dense(*ctx.arrays, grad_out.numpy(), grad_w_t.numpy())
-        return grad_w_t.t(), None
+        grad_w = grad_dense = None
+        if ctx.needs_input_grad[0]:
+            grad_w_t = torch.zeros(ctx.n_columns, grad_out.shape[1], dtype=grad_out.dtype)
+            _sparse_transpose_times_dense(*ctx.arrays, grad_out.numpy(), grad_w_t.numpy())
+            grad_w = grad_w_t.t()
+        if ctx.dense_shape is not None and ctx.needs_input_grad[2]:
+            (weight,) = ctx.saved_tensors
+            grad_dense = (grad_out @ weight).view(ctx.dense_shape)
+        return grad_w, None, grad_dense
 
 
 class _TorchCsrLinear(torch.autograd.Function):
@@ -211,13 +243,40 @@ def event_linear(events: EventBatch, weight: torch.Tensor, kernel: str = "auto")
     return out.view(events.time_bins, events.batch_size, weight.shape[0])
 
 
+def _dense_csr(flat: torch.Tensor, pointers: np.ndarray | None = None) -> Csr:
+    """A dense CPU ``[rows, in]`` tensor in compressed rows (`pointers` if already counted)."""
+    array = flat.numpy()
+    follow_torch()
+    pointers = _row_pointers(array) if pointers is None else pointers
+    columns, values = _fill_rows(array, pointers)
+    return Csr(*(torch.from_numpy(a) for a in (pointers, columns, values)), flat.shape[1])
+
+
 def sparse_input_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``x @ weight.T`` over the non-zeros of a dense ``x`` ``[..., in]``; CPU, and ``x``
     needs no gradient. (An `EventBatch` skips the scan: `event_linear`.)"""
     if x.device.type != "cpu" or x.requires_grad:
         raise ValueError("sparse_input_linear needs a CPU input that requires no gradient")
     flat = x.detach().reshape(-1, x.shape[-1]).contiguous()
-    pointers, columns, values = _compress_rows(flat.numpy())
-    csr = Csr(*(torch.from_numpy(array) for array in (pointers, columns, values)), x.shape[-1])
-    out = csr_linear(csr, weight, "numba")
+    out = csr_linear(_dense_csr(flat), weight, "numba")
     return out.reshape(*x.shape[:-1], weight.shape[0])
+
+
+def spike_linear(x: torch.Tensor, weight: torch.Tensor, max_density: float) -> torch.Tensor:
+    """``x @ weight.T`` for hidden spikes ``x`` ``[..., in]`` on the CPU, gradients for both.
+
+    Where at most `max_density` of ``x`` is non-zero, the forward product and the weight
+    gradient visit the spikes alone (the first layer's event product); denser spikes go
+    through the dense product (`functional.linear`), which is then faster. The input's
+    gradient is dense either way. The choice is made per call from the spike count, so it
+    depends on the data alone (never on timing) and a run repeats bit for bit.
+    """
+    if x.device.type != "cpu":
+        raise ValueError(f"spike_linear runs on the CPU, got the input on {x.device}")
+    flat = x.detach().reshape(-1, x.shape[-1]).contiguous()
+    follow_torch()
+    pointers = _row_pointers(flat.numpy())
+    if pointers[-1] > max_density * flat.numel():
+        return functional.linear(x, weight)
+    out = _NumbaCsrLinear.apply(weight, _dense_csr(flat, pointers), x)
+    return out.view(*x.shape[:-1], weight.shape[0])

@@ -117,6 +117,7 @@ def build_model(run: RunConfig) -> SpikingMLP:
         weight_norm=run.weight_norm,
         dropout=run.dropout,
         quantize_weights=run.quantize_weights,
+        hidden_events=run.fast_step,
         threshold=run.threshold,
         current_decay=run.current_decay,
         voltage_decay=run.voltage_decay,
