@@ -69,6 +69,9 @@ def _warn_once(message: str) -> None:
     warnings.warn(message, RuntimeWarning, stacklevel=4)
 
 
+NUMBA_DTYPES = (torch.float32, torch.float64)
+
+
 def resolve_backend(backend: str, device: torch.device, fixed_point: bool = False) -> str:
     """The kernel family that runs: ``"numba"``, ``"torch"`` or ``"triton"``.
 
@@ -215,6 +218,14 @@ def cuba_lif(
     output carries no gradient. ``fixed_point`` runs the forward pass in lava-dl's integer
     arithmetic (:mod:`rouser.fixed_point`) and the backward pass with its quantised decays.
     """
+    chosen = resolve_backend(backend, x.device, fixed_point)
+    if chosen == "numba" and x.dtype not in NUMBA_DTYPES:
+        # numba's loops are compiled for float32 and float64; its own error for a bfloat16
+        # tensor ("Got unsupported ScalarType BFloat16") names neither the cause nor a fix
+        raise ValueError(
+            f"CubaLIF's numba loop takes float32 or float64 input, not {x.dtype}: pass "
+            "x.float(), or backend='torch' to run in that dtype"
+        )
     return CubaLIFFunction.apply(
         x,
         threshold,
@@ -222,6 +233,6 @@ def cuba_lif(
         float(voltage_decay),
         float(tau),
         float(scale),
-        resolve_backend(backend, x.device, fixed_point),
+        chosen,
         bool(fixed_point),
     )

@@ -211,3 +211,14 @@ def test_record_voltage_keeps_the_pre_reset_voltage_only_when_asked() -> None:
     spikes = neuron(x)
     assert neuron.voltage is not None and neuron.voltage.shape == (10, 2, 3)
     assert torch.equal(spikes, (neuron.voltage >= neuron.threshold).float())
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_unsupported_dtype_on_the_numba_loop_is_named(dtype):
+    neuron = CubaLIF(4)
+    with pytest.raises(
+        ValueError, match=rf"float32 or float64 input, not {dtype}.*backend='torch'"
+    ):
+        neuron(torch.zeros(3, 2, 4, dtype=dtype))
+    torch_neuron = CubaLIF(4, backend="torch").to(dtype)
+    assert torch_neuron(torch.ones(3, 2, 4, dtype=dtype)).dtype == dtype  # runs in that dtype
