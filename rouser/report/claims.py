@@ -195,6 +195,8 @@ def fig4_dead_neurons(ev: Evidence) -> list[dict]:
         return rows
     reach = min(g["paper_epochs"].max() for g in groups.values())
     x = min(horizon, reach)
+    if x <= start:  # ours stop before the paper's first point: from the untrained network
+        start = 0.0
     changes, texts, results = [], [], []
     for method, group in groups.items():
         far = reaching(group, x)
@@ -378,8 +380,7 @@ def claims(records: pd.DataFrame, paper: dict | None = None) -> pd.DataFrame:
     paper = paper or load_paper_values()
     ev = evidence(records, paper)
     table = pd.DataFrame([row for claim in CLAIMS for row in claim(ev)])
-    counts = table["verdict"].value_counts()
-    table.attrs["summary"] = summary(counts, len(table))
+    table.attrs["summary"] = summary(table)
     table.attrs["cell_colors"] = {"verdict": VERDICT_COLORS}
     table.attrs["title"] = (
         "Does it reproduce? One row per claim of the paper, judged at the paper's horizon "
@@ -389,7 +390,26 @@ def claims(records: pd.DataFrame, paper: dict | None = None) -> pd.DataFrame:
     return table
 
 
-def summary(counts: pd.Series, total: int) -> str:
-    """'Of 12 claims: 1 agrees, 3 disagree, ...' in the order of `VERDICT_COLORS`."""
-    parts = [f"{int(counts[v])} {v}" for v in VERDICT_COLORS if counts.get(v, 0)]
-    return f"Of the paper's {total} claims: " + "; ".join(parts) + "."
+def summary(table: pd.DataFrame) -> str:
+    """The bottom line, as Markdown: counts per verdict, then the claims of each verdict
+    (by their figure or table), in the order of `VERDICT_COLORS`, each verdict coloured."""
+    counts = table["verdict"].value_counts()
+    shown = [verdict for verdict in VERDICT_COLORS if counts.get(verdict, 0)]
+    lines = [
+        f"**Of the paper's {len(table)} claims**, each judged at the paper's own horizon: "
+        + " · ".join(f"{int(counts[v])} {badge(v)}" for v in shown)
+        + ".",
+        "",
+    ]
+    for verdict in shown:
+        claims = table.loc[table["verdict"] == verdict, "claim"]
+        lines.append(f"- {badge(verdict)}: " + "; ".join(c.split(":")[0] for c in claims) + ".")
+    return "\n".join(lines)
+
+
+def badge(verdict: str) -> str:
+    """A verdict in its colour, as inline HTML (Markdown pages and notebooks alike)."""
+    return (
+        f'<span style="background-color: {VERDICT_COLORS[verdict]}; padding: 0 0.3em; '
+        f'border-radius: 0.2em">{verdict}</span>'
+    )

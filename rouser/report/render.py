@@ -11,7 +11,9 @@ regenerates it.
 from __future__ import annotations
 
 import io
+import numbers
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -24,7 +26,7 @@ from rouser import paths
 from rouser.atomic import atomic_write
 from rouser.experiments import missing_runs
 from rouser.records import load_records, record_path
-from rouser.report import claims, curves, figures, tables
+from rouser.report import claims, curves, figures, studies, tables
 from rouser.report.plotting import runs_provenance
 from rouser.report.style import _METADATA, DONE_STATUSES, STYLE
 from rouser.results import RESULTS, result, result_runs
@@ -78,6 +80,7 @@ class Rendered:
     paths: list[Path] = field(default_factory=list)
     provenance: str = ""
     drawn_from: list[str] = field(default_factory=list)
+    opening: str = ""
 
     @property
     def message(self) -> str:
@@ -135,6 +138,12 @@ class Rendered:
                 for run_id in self.drawn_from
             )
             lines[0] += f" from {len(self.drawn_from)} run record(s) in `{folder}/`: {links}."
+        elif RESULTS[self.name].study is not None:
+            record, module = RESULTS[self.name].study
+            lines[0] += (
+                f" from the study record [{record}](../{record}), which "
+                f"`python -m {module} --data-root <your data folder>` makes."
+            )
         else:
             lines[0] += " from `_config.yml` and the paper's values."
         target = f"{shown(paths.results_dir(self.profile))}/{self.name}.ipynb"
@@ -148,6 +157,8 @@ class Rendered:
     def _ipython_display_(self) -> None:
         from IPython.display import SVG, Markdown, display
 
+        if self.opening:
+            display(Markdown(self.opening))
         if self.message:
             display(Markdown(self.message))
         if isinstance(self.output, Figure):
@@ -167,9 +178,28 @@ class Rendered:
         display(Markdown(self.footer))
 
 
+def _number_format(spec: str) -> Callable[[object], str]:
+    """Format numbers with `spec` (as `format()` reads it) and anything else as text: the
+    columns that take a per-column format mix numbers with words ("fixed in code")."""
+
+    def formatted(value: object) -> str:
+        if isinstance(value, numbers.Number) and not isinstance(value, bool):
+            return format(value, spec)
+        return str(value)
+
+    return formatted
+
+
 def styled_table(table: pd.DataFrame, uuid: str) -> pd.io.formats.style.Styler:
     """A result table as the page shows it: caption, no index, its own number format and,
-    where `attrs["cell_colors"]` maps a column's values to colours, coloured cells."""
+    where `attrs["cell_colors"]` maps a column's values to colours, coloured cells.
+
+    `attrs["precision"]` sets the decimals of every float (default 2); `attrs["formats"]`
+    maps a column to a `format()` spec of its own ("g" for 0.001 or 100, never "0.00" or
+    "100.0000"), because one precision cannot suit a learning rate and a percentage alike.
+    `attrs["nowrap"]` names columns whose cells must not break across lines ("92.33 ± 3.06",
+    "34x34x2-500-500-10" cut at a space or hyphen misreads).
+    """
     styled = table.style.set_uuid(uuid)  # stable HTML ids: reproducible pages
     styled = styled.set_caption(table.attrs.get("title", "")).hide(axis="index")
     styled = styled.hide(table.attrs.get("hidden_columns", []), axis="columns")
@@ -180,7 +210,13 @@ def styled_table(table: pd.DataFrame, uuid: str) -> pd.io.formats.style.Styler:
             ),
             subset=[column],
         )
-    return styled.format(precision=table.attrs.get("precision", 2), na_rep="-")
+    nowrap = table.attrs.get("nowrap", [])
+    if nowrap:
+        styled = styled.set_properties(subset=nowrap, **{"white-space": "nowrap"})
+    styled = styled.format(precision=table.attrs.get("precision", 2), na_rep="-")
+    for column, spec in table.attrs.get("formats", {}).items():
+        styled = styled.format(_number_format(spec), subset=[column], na_rep="-")
+    return styled
 
 
 def _in_repository(path: Path) -> bool:
@@ -219,7 +255,7 @@ def experiment_records(
 
 
 # The modules whose functions the registry's `draw` names.
-DRAWERS = (tables, figures, curves, claims)
+DRAWERS = (tables, figures, curves, claims, studies)
 
 # The committed profiles a book page may show, best first: the paper's full setup where
 # someone has committed its records, else NMNIST-1k.
@@ -272,4 +308,35 @@ def render(
         save(output, name, figures_dir),
         runs_provenance(records),
         list(dict.fromkeys(records["run_id"])),
+        page_opening(name, profile, runs_dir, config),
     )
+
+
+def page_opening(
+    name: str, profile: str, runs_dir: str | os.PathLike | None, config: dict | None = None
+) -> str:
+    """What a result page says first: the verdict rows whose evidence it is, with the
+    paper's value, ours at the horizon and the verdict, from the same records as the
+    verdict page ('' for the verdict page itself and pages that judge no claim)."""
+    if name == "reproduce":
+        return ""
+    records, _, _ = experiment_records("reproduce", profile, runs_dir, config)
+    if records.empty:
+        return ""
+    table = claims.claims(records)
+    rows = table[table["evidence"].str.contains(f'href="{name}.html"', regex=False)]
+    return "\n".join(
+        f"- **{row['claim']}** ({claims.badge(row['verdict'])}). Paper: {row['paper']}. "
+        f"Ours: {row['ours']}. Horizon in paper epochs: {row['horizon (paper epochs)']}."
+        for _, row in rows.iterrows()
+    )
+
+
+def bottom_line(profile: str | None = None, config: dict | None = None) -> str:
+    """The verdict page's summary, for the front page: how many of the paper's claims
+    agree, disagree, were not reached or cannot be tested here, and which (Markdown)."""
+    profile = profile or book_profile("reproduce", config)
+    records, _, _ = experiment_records("reproduce", profile, None, config)
+    if records.empty:
+        return f"No finished run records of profile `{profile}` yet: nothing is judged."
+    return claims.claims(records).attrs["summary"]
