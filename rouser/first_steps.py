@@ -46,8 +46,11 @@ def study_run(threshold: float) -> RunConfig:
     return resolve_run("nmnist", "baseline", "cpu", threshold=threshold, epochs=EPOCHS, seed=0)
 
 
-def trace(run: RunConfig, loaders: tuple, device: torch.device) -> list[dict]:
-    """Train `run` through `rouser.epochs.train_epoch`, measuring every step."""
+def trace(
+    run: RunConfig, loaders: tuple, device: torch.device, epochs: int | None = None
+) -> list[dict]:
+    """Train `run` through `rouser.epochs.train_epoch` for its epochs (or the first
+    `epochs`: a test retraces the start), measuring every step."""
     from rouser.train import build_model  # the run code, as training builds it
 
     torch.set_num_threads(run.threads)
@@ -75,7 +78,7 @@ def trace(run: RunConfig, loaders: tuple, device: torch.device) -> list[dict]:
             }
         )
 
-    for epoch in range(1, run.epochs + 1):
+    for epoch in range(1, (epochs or run.epochs) + 1):
         train_epoch(model, optimizer, loaders[0], run, device, epoch, on_step=measure)
     return steps
 

@@ -32,6 +32,8 @@ class Result:
         experiments: the ``_config.yml`` experiments whose runs it reads.
         datasets: only these datasets' runs (all when empty).
         paper: its key in ``rouser/paper_values.yml`` (None: the paper has no such result).
+        study: the study record it is drawn from, relative to the repository, and the
+            module that makes it (``python -m <module>``), for a page without runs.
     """
 
     name: str
@@ -40,6 +42,7 @@ class Result:
     experiments: tuple[str, ...] = ()
     datasets: tuple[str, ...] = ()
     paper: str | None = None
+    study: tuple[str, str] | None = None
 
 
 RESULTS: dict[str, Result] = {
@@ -76,6 +79,10 @@ RESULTS: dict[str, Result] = {
             "paper_epoch", "One paper epoch of steps (new)", "paper_epoch",
             ("paper_epoch", "paper_epoch_6b"),
             ("nmnist",), None,
+        ),
+        Result(
+            "first_steps", "Why low thresholds fail at the start (new)", "first_steps",
+            study=("records/studies/first_steps.json", "rouser.first_steps"),
         ),
         Result(
             "thresholds", "Learned thresholds (new)", "thresholds", ("table1",), ("nmnist",), None
