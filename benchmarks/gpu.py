@@ -23,7 +23,12 @@ each implementation's ratios to the floor and to the triton backend. Before each
 checks the compiled Triton kernels against the torch loop on the same weights and batch
 (every layer's spikes identical, the largest relative gradient error).
 
-    python benchmarks/gpu.py [--rounds 10] [--json results.json]
+Then, with ``--concurrent``, several runs on one GPU, as the workflow places them with
+``--resources gpu_slots=N``: 1, 2, 4 and 8 processes each training the NMNIST network
+(``backend="auto"``, a fixed event batch) at once; each warms up, waits until all are ready,
+then times its steps. Prints every count's total samples/s and its gain over one run.
+
+    python benchmarks/gpu.py [--rounds 10] [--json results.json] [--concurrent 1 2 4 8]
     python benchmarks/gpu.py --device cpu --quick     # tiny sizes in seconds: a smoke test
 
 On the CPU the triton backend runs in Triton's interpreter (``TRITON_INTERPRET=1``, set
@@ -36,6 +41,8 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -212,6 +219,52 @@ def epoch(sizes: tuple[int, ...], steps: int, batch: int, samples: int, device) 
     return {"seconds": seconds, "samples_per_s": batches * batch / seconds, "accuracy": accuracy}
 
 
+def concurrent_worker(args: argparse.Namespace) -> None:
+    """One of the concurrent runs: warm up, say so, wait for "go" on stdin, time the steps,
+    print samples/s as JSON."""
+    device = torch.device(args.device)
+    sizes, steps = networks(args.quick)["nmnist"]
+    batch = 2 if args.quick else BATCH
+    torch.manual_seed(0)
+    x = events(steps, batch, sizes[0], DENSITY["nmnist"], device)
+    labels = torch.randint(0, sizes[-1], (batch,), device=device)
+    step = make_step("auto", sizes, x, labels)
+    for _ in range(3):
+        step()
+    synchronize(device)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    start = time.perf_counter()
+    for _ in range(args.worker_steps):
+        step()
+    synchronize(device)
+    print(json.dumps({"samples_per_s": args.worker_steps * batch / (time.perf_counter() - start)}))
+
+
+def concurrent(args: argparse.Namespace, counts: list[int]) -> dict[int, dict[str, float]]:
+    """Total and per-run samples/s of `count` runs training at once, for each count."""
+    command = [sys.executable, __file__, "--worker", "--device", args.device]
+    command += ["--worker-steps", str(args.worker_steps), *(["--quick"] if args.quick else [])]
+    env = os.environ | {"OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}  # as the workflow
+    results = {}
+    for count in counts:
+        workers = [
+            subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+            )
+            for _ in range(count)
+        ]
+        for worker in workers:  # all warmed up before any starts timing
+            if worker.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"a concurrent run failed: {worker.communicate()}")
+        for worker in workers:
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+        rates = [json.loads(worker.communicate()[0])["samples_per_s"] for worker in workers]
+        results[count] = {"total": sum(rates), "per_run": statistics.mean(rates)}
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
@@ -220,7 +273,19 @@ def main() -> None:
     parser.add_argument("--epoch-samples", type=int, default=NMNIST_TRAIN_SAMPLES)
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--concurrent",
+        type=int,
+        nargs="*",
+        default=[],
+        help="runs on one GPU at once, e.g. 1 2 4 8",
+    )
+    parser.add_argument("--worker-steps", type=int, default=50, help="timed steps per run")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        concurrent_worker(args)
+        return
     device = torch.device(args.device)
     if device.type == "cpu":
         os.environ.setdefault("TRITON_INTERPRET", "1")  # before rouser.kernels_triton loads
@@ -257,6 +322,16 @@ def main() -> None:
         f"\nsynthetic NMNIST epoch, {samples} samples, backend='auto': {run['seconds']:.1f} s "
         f"({run['samples_per_s']:.0f} samples/s)"
     )
+    if args.concurrent:
+        results["concurrent"] = shared = concurrent(args, args.concurrent)
+        print(f"\nruns on one {name} at once (NMNIST network, backend='auto'): samples/s")
+        print(f"{'runs':>5} {'total':>9} {'per run':>9} {'total / one run':>16}")
+        one = shared[min(shared)]["total"]
+        for count, rates in shared.items():
+            print(
+                f"{count:>5} {rates['total']:>9.0f} {rates['per_run']:>9.0f} "
+                f"{rates['total'] / one:>15.2f}x"
+            )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 
