@@ -91,7 +91,8 @@ def named_write_errors(destination: Path) -> Iterator[None]:
         raise AtomicWriteError(destination, _reason(error, destination), error.errno) from error
 
 
-def _temporary_name(path: Path) -> Path:
+def temporary_name(path: Path) -> Path:
+    """A private name beside `path` that `remove_stale_temporaries` recognises."""
     return path.with_name(f".{path.name}.tmp-{os.getpid()}-{_HOST}-{uuid.uuid4().hex[:8]}")
 
 
@@ -103,7 +104,7 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     reported here, naming `path`, rather than by the caller's `open` of the hidden name.
     """
     path = Path(path)
-    temporary = _temporary_name(path)
+    temporary = temporary_name(path)
     with named_write_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
@@ -120,7 +121,7 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder to fill; on success it becomes `path` unless another writer
     got there first (then its identical result is kept and this one discarded)."""
     path = Path(path)
-    temporary = _temporary_name(path)
+    temporary = temporary_name(path)
     with named_write_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary.mkdir()

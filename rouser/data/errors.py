@@ -95,3 +95,20 @@ class CacheNotWritableError(OSError):
     def __reduce__(self) -> tuple:
         """Rebuild from folder and reason (the OSError default would mangle the arguments)."""
         return type(self), (self.folder, self.reason)
+
+
+class CorruptCacheError(ValueError):
+    """A binned-cache folder whose files disagree with each other, with its `meta.json`, with
+    the recordings' labels or with their checksums: never trained on."""
+
+    def __init__(self, folder: Path | str, problem: str) -> None:
+        self.folder = Path(folder)
+        self.problem = problem
+        super().__init__(
+            f"the binned cache {self.folder} is damaged: {problem}. Delete the folder; it is "
+            "rebuilt from the recordings on the next run"
+        )
+
+    def __reduce__(self) -> tuple:
+        """Rebuild from folder and problem (for DataLoader workers)."""
+        return type(self), (self.folder, self.problem)
