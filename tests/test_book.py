@@ -76,12 +76,14 @@ def test_result_pages_come_from_the_registry(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- committed records
 
 
-def test_committed_records_are_exactly_the_profiles_runs() -> None:
+def test_committed_records_are_the_profiles_runs() -> None:
     """A change to `_config.yml` or to what a run's identity hashes fails here until the
-    records are regenerated (`book/reproduce.md` says how)."""
+    records are regenerated (`book/reproduce.md` says how): every committed record is a
+    run of the profile. A declared run without a record yet (a long run still to train) is
+    allowed; its pages name it with the command that trains it."""
     wanted = {run.run_id for run in all_runs(COMMITTED)}
     committed = {path.stem for path in (paths.RECORDS_DIR / COMMITTED).glob("*.json")}
-    assert committed == wanted
+    assert committed <= wanted, sorted(committed - wanted)
     for run_id in sorted(committed):
         record = read_record(paths.RECORDS_DIR / COMMITTED / f"{run_id}.json")
         assert record["status"] in ("finished", "non-convergent"), run_id
@@ -100,24 +102,74 @@ def test_reproduce_page_counts_each_profiles_runs() -> None:
         assert int(row.group(1)) == len(all_runs(profile)), profile
 
 
+# The CPU's instruction-set level in `env.numerics` (`rouser.records.numerics`): where it
+# differs, the same run's floats differ in the last bits (MKL's AVX2 path on AMD CPUs).
+CPU_LEVEL = ("cpu_capability", "mkl", "numba_cpu")
+# Across CPU levels, over 2 epochs: counts, accuracies and flags equal, other floats within
+# this relative difference (measured on an AMD EPYC against the Intel Xeon records: the 7th-8th
+# significant digit of epoch 1's threshold mean/std and weight change).
+CROSS_CPU_RTOL = 1e-6
+
+
+def _flat(value: object, prefix: str = "") -> dict[str, object]:
+    """Nested dicts and lists as {"thresholds.layer1.hist_counts.3": value, ...}."""
+    if isinstance(value, dict | list):
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        return {k: v for key, item in items for k, v in _flat(item, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): value}
+
+
+def _exact_everywhere(key: str, value: object) -> bool:
+    """Counts, accuracies and flags reproduce on any CPU; other floats to CROSS_CPU_RTOL."""
+    return not isinstance(value, float) or "accuracy" in key or "counts" in key
+
+
 @pytest.mark.slow
-def test_committed_record_retrains_identically(shared_data: Path, tmp_path: Path) -> None:
+def test_committed_record_retrains_identically(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     """Retrain epochs 0-2 of the committed Table I Rouser run (seed 0) from the real
-    recordings under the numerics its record states: the history must be identical."""
+    recordings under the numerics its record states. Bit for bit where the CPU level is the
+    record's (a record that predates `CPU_LEVEL` is tried bit for bit first); on another
+    level, counts and accuracies equal and floats within `CROSS_CPU_RTOL`. Says which."""
     run = resolve_run("nmnist", "rouser", COMMITTED, seed=0)
     committed = read_record(record_path(run))
     numerics = committed["env"]["numerics"]
     assert numerics["torch_threads"] == run.threads
     short = dataclasses.replace(run, epochs=2)
     fresh = train(short, runs_dir=tmp_path, data_root=shared_data, device="cpu", progress=False)
-    assert fresh["env"]["numerics"] == numerics
+    now = fresh["env"]["numerics"]
+    assert set(CPU_LEVEL) <= set(now)  # stated from now on
+    assert {key: now[key] for key in numerics if key not in CPU_LEVEL} == {
+        key: value for key, value in numerics.items() if key not in CPU_LEVEL
+    }
     assert fresh["data"]["fingerprint"] == committed["data"]["fingerprint"]
 
+    old_values, new_values = {}, {}
     for old, new in zip(committed["history"][:3], fresh["history"], strict=True):
         # a record made before a measurement existed lacks its key; every key it has must match
         assert set(new) - set(old) <= set(LATER_MEASUREMENTS), f"epoch {old['epoch']} keys"
-        shared = {key: new[key] for key in old if key not in TIMING_KEYS}
-        assert shared == {key: old[key] for key in shared}, f"epoch {old['epoch']} differs"
+        shared = [key for key in old if key not in TIMING_KEYS]
+        old_values |= _flat({key: old[key] for key in shared}, f"epoch{old['epoch']}.")
+        new_values |= _flat({key: new[key] for key in shared}, f"epoch{old['epoch']}.")
+    assert old_values.keys() == new_values.keys()
+    level = {key: numerics.get(key) for key in CPU_LEVEL}
+    if all(numerics.get(key, now[key]) == now[key] for key in CPU_LEVEL):
+        how = f"bit for bit (CPU level {level}, now {[now[key] for key in CPU_LEVEL]})"
+        if new_values != old_values and not set(CPU_LEVEL) <= set(numerics):
+            how = f"within {CROSS_CPU_RTOL:g} (the record states no CPU level; bits differ)"
+    else:
+        how = f"within {CROSS_CPU_RTOL:g} (record's CPU level {level}, now {now})"
+    if how.startswith("bit"):
+        assert new_values == old_values, how
+    else:
+        for key, value in old_values.items():
+            if _exact_everywhere(key, value):
+                assert new_values[key] == value, f"{key}: {new_values[key]!r} != {value!r}"
+            else:
+                assert new_values[key] == pytest.approx(value, rel=CROSS_CPU_RTOL, abs=0), key
+    with capsys.disabled():
+        print(f"\ncommitted record {run.run_id}: epochs 0-2 retrained, compared {how}")
     assert not list(tmp_path.glob("*.tmp*"))
 
 

@@ -52,7 +52,7 @@ def _row(claim: str, paper: str, horizon: str, ours: str, result: str, page: str
     }
 
 
-def table1_nmnist(ev: Evidence) -> list[dict]:
+def claim_table1_nmnist(ev: Evidence) -> list[dict]:
     reference = ev.paper["table1"]["nmnist"]
     groups = {METHOD_LABELS[m]: ev.defaults(m) for m in ("rouser", "baseline")}
     ours, result, x = judge_difference(
@@ -77,7 +77,7 @@ def table1_nmnist(ev: Evidence) -> list[dict]:
     ]
 
 
-def table1_full_data(ev: Evidence) -> list[dict]:
+def claim_table1_full_data(ev: Evidence) -> list[dict]:
     rows = []
     reference = ev.paper["table1"]
     for dataset, label in (("dvs128", "DVS128 Gesture"), ("shd", "SHD")):
@@ -97,7 +97,7 @@ def table1_full_data(ev: Evidence) -> list[dict]:
     return rows
 
 
-def fig2_grid(ev: Evidence) -> list[dict]:
+def claim_fig2(ev: Evidence) -> list[dict]:
     reference = ev.paper["fig2"]
     horizon = float(reference["epochs"])  # "after 10 epochs": 10 epochs trained
     grid = ev.runs("fig2", "horizon_fig2")
@@ -138,7 +138,7 @@ def fig2_grid(ev: Evidence) -> list[dict]:
     return [_row(claim, paper, horizon_text(horizon, x), ours, result, "fig2_threshold_grid")]
 
 
-def fig3_weight_change(ev: Evidence) -> list[dict]:
+def claim_fig3(ev: Evidence) -> list[dict]:
     points = ev.paper["fig3"]["points"]
     read_at = axis.paper_x(4)  # the paper reads the curves at its epoch 4
     end = axis.paper_x(ev.paper["fig3"]["epochs"])  # ... normalised to its last, epoch 21
@@ -167,7 +167,7 @@ def fig3_weight_change(ev: Evidence) -> list[dict]:
     ]
 
 
-def fig4_dead_neurons(ev: Evidence) -> list[dict]:
+def claim_fig4(ev: Evidence) -> list[dict]:
     reference = ev.paper["fig4"]
     dead = reference["dead_neurons"]
     start, horizon = axis.paper_x(reference["epochs"][0]), axis.paper_x(reference["epochs"][-1])
@@ -249,7 +249,7 @@ def fig4_dead_neurons(ev: Evidence) -> list[dict]:
     return rows
 
 
-def fig5_spike_rates(ev: Evidence) -> list[dict]:
+def claim_fig5(ev: Evidence) -> list[dict]:
     reference = ev.paper["fig5"]
     rates = reference["final_spike_rate"]
 
@@ -286,7 +286,7 @@ def fig5_spike_rates(ev: Evidence) -> list[dict]:
     ]
 
 
-def latency(ev: Evidence) -> list[dict]:
+def claim_latency(ev: Evidence) -> list[dict]:
     def measure(run: pd.DataFrame, x: float) -> float:
         """Paper epochs until the test accuracy first reaches 95% of its value at `x`."""
         seen = run[run["paper_epochs"] <= x * 1.001]
@@ -307,7 +307,7 @@ def latency(ev: Evidence) -> list[dict]:
     ]
 
 
-def fig6_ablation(ev: Evidence) -> list[dict]:
+def claim_fig6(ev: Evidence) -> list[dict]:
     settings = ev.paper["fig6"]["settings"]
     horizon = axis.paper_x(ev.paper["fig6"]["epochs"])
     ablation = ev.runs("fig6", "horizon_fig6b", "paper_epoch_6b")
@@ -342,14 +342,14 @@ def fig6_ablation(ev: Evidence) -> list[dict]:
 
 
 CLAIMS: tuple[Callable[[Evidence], list[dict]], ...] = (
-    table1_nmnist,
-    table1_full_data,
-    fig2_grid,
-    fig3_weight_change,
-    fig4_dead_neurons,
-    fig5_spike_rates,
-    latency,
-    fig6_ablation,
+    claim_table1_nmnist,
+    claim_table1_full_data,
+    claim_fig2,
+    claim_fig3,
+    claim_fig4,
+    claim_fig5,
+    claim_latency,
+    claim_fig6,
 )
 
 
