@@ -394,3 +394,52 @@ def test_loss_summed_over_the_batch_trains_otherwise_and_records_the_mean(tmp_pa
     assert untimed(summed["history"]) != untimed(mean["history"])
     for a, b in zip(mean["history"], summed["history"], strict=True):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=0.05)
+
+
+def test_sparse_history_records_its_schedule_and_resumes_exactly(tmp_path, monkeypatch):
+    """history_every = 3 over 9 epochs keeps 0, powers of two, multiples of 3 and the last;
+    each entry counts the steps and samples since the start and the seconds since the
+    previous entry; a kill between two recorded epochs resumes to the same history."""
+    run = toy_run(epochs=9, history_every=3)
+    full = train(run, tmp_path / "full", "cpu", loaders=toy_loaders(), progress=False)
+    epochs = [entry["epoch"] for entry in full["history"]]
+    assert epochs == [0, 1, 2, 3, 4, 6, 8, 9]
+    per_epoch = full["history"][1]["samples"]
+    assert per_epoch > 0 and full["history"][1]["steps"] > 0
+    for entry in full["history"]:
+        assert entry["samples"] == entry["epoch"] * per_epoch
+    assert full["history"][0]["samples_per_second"] is None
+    assert full["summary"]["latency_seconds"] == pytest.approx(
+        sum(
+            e["epoch_seconds"]
+            for e in full["history"][: epochs.index(full["summary"]["latency_epoch"]) + 1]
+        )
+    )
+    saves: list[int] = []
+    real_save = train_module.save_checkpoint
+
+    def save_then_die(path, checkpoint):
+        real_save(path, checkpoint)
+        saves.append(checkpoint["epoch"])
+        if checkpoint["epoch"] == 5:  # recorded up to 4, epoch 5 trained but not recorded
+            raise KeyboardInterrupt("simulated kill after epoch 5")
+
+    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(run, tmp_path / "cut", "cpu", loaders=toy_loaders(), progress=False)
+    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    resumed = train(run, tmp_path / "cut", "cpu", loaders=toy_loaders(), progress=False)
+    assert saves == [0, 1, 2, 3, 4, 5]
+    assert untimed(resumed["history"]) == untimed(full["history"])
+
+
+def test_dead_per_batch_counts_neurons_silent_on_a_whole_batch():
+    from rouser.metrics import ActivityMeter
+
+    meter = ActivityMeter()
+    spikes = torch.zeros(4, 2, 3)  # [T, B, N]: neuron 0 fires for input 0 only
+    spikes[1, 0, 0] = 1.0
+    meter.update([spikes, torch.zeros(4, 2, 2)])
+    result = meter.result()
+    assert result["dead_neurons"]["layer1"] == pytest.approx((2 / 3 + 3 / 3) / 2)
+    assert result["dead_per_batch"]["layer1"] == pytest.approx(2 / 3)  # 1 and 2 silent on both
