@@ -16,16 +16,20 @@ holding the same run (a record copied over another's).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import os
 import platform
+import re
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+import llvmlite.binding
 import numba
 import pandas as pd
 import torch
@@ -393,14 +397,57 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine() or "cpu"
 
 
+@functools.cache
+def mkl_code_path() -> str | None:
+    """The instruction sets of the code path MKL chose on this CPU ("AVX-512+AMX", "AVX2"),
+    or None where torch has no MKL; read once per process.
+
+    Why: torch's CPU matrix products go through MKL, whose kernels differ per instruction
+    set, and its choice decides a run's bits. Measured on a 2-epoch smoke run (Intel Xeon,
+    AVX-512): `MKL_ENABLE_INSTRUCTIONS=AVX2` or `MKL_CBWR=AVX2` trains to other weights,
+    `MKL_CBWR=AVX512` to the same, while `ATEN_CPU_CAPABILITY=avx2` and any
+    `NUMBA_CPU_NAME` change nothing. MKL picks its path by CPU vendor too, and does not take
+    its Intel AVX-512 path on AMD CPUs: the likely cause of records trained on an Intel Xeon
+    differing in the last bits on an AMD EPYC with AVX-512 (not checked on an AMD machine
+    here). MKL states its path only in its verbose log's first line; one small product is
+    run with the log on and stdout (fd 1) captured.
+    """
+    if not torch.backends.mkl.is_available():
+        return None
+    with tempfile.TemporaryFile() as log:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        os.dup2(log.fileno(), 1)
+        try:
+            with torch.backends.mkl.verbose(torch.backends.mkl.VERBOSE_ON):
+                torch.mm(torch.ones(8, 8), torch.ones(8, 8))
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        log.seek(0)
+        header = log.read().decode(errors="replace").split("\n", 1)[0]
+    # "... Intel(R) Advanced Vector Extensions 512 (Intel(R) AVX-512) ... (Intel(R) AMX) ..."
+    sets = re.findall(r"\(Intel\(R\) ([A-Z][A-Z0-9-]+)\)", header)
+    return "+".join(sets) or None
+
+
 def numerics(device: torch.device) -> dict:
-    """What a run's numbers depend on besides its settings (see `environment`)."""
+    """What a run's numbers depend on besides its settings (see `environment`).
+
+    Besides the device, threads, flags and library versions, the CPU's instruction-set
+    level: ATen's vectorised kernels (`cpu_capability`), MKL's code path (`mkl`, the one
+    measured to change a run's bits across CPUs) and numba's compile target (`numba_cpu`).
+    Records made before these three existed lack them.
+    """
     return {
         "device_type": device.type,
         "torch_threads": torch.get_num_threads(),
         "deterministic": torch.are_deterministic_algorithms_enabled(),
         "torch": torch.__version__,
         "numba": numba.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "mkl": mkl_code_path(),
+        "numba_cpu": numba.config.CPU_NAME or llvmlite.binding.get_host_cpu_name(),
     }
 
 

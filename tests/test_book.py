@@ -105,10 +105,14 @@ def test_reproduce_page_counts_each_profiles_runs() -> None:
 # The CPU's instruction-set level in `env.numerics` (`rouser.records.numerics`): where it
 # differs, the same run's floats differ in the last bits (MKL's AVX2 path on AMD CPUs).
 CPU_LEVEL = ("cpu_capability", "mkl", "numba_cpu")
-# Across CPU levels, over 2 epochs: counts, accuracies and flags equal, other floats within
-# this relative difference (measured on an AMD EPYC against the Intel Xeon records: the 7th-8th
-# significant digit of epoch 1's threshold mean/std and weight change).
+# Across CPU levels, over the first 2 history entries (the untrained network and one epoch):
+# counts, accuracies and flags equal, other floats within this relative difference (measured
+# on an AMD EPYC against the Intel Xeon records: the 7th-8th significant digit of epoch 1's
+# threshold mean/std and weight change). Later epochs are not compared: a spike flipped by a
+# last-bit difference changes accuracies (measured with MKL_ENABLE_INSTRUCTIONS=AVX2 on the
+# Intel Xeon: epochs 0-1 within these bounds, epoch 2's train accuracy 0.35, not 0.342).
 CROSS_CPU_RTOL = 1e-6
+CROSS_CPU_EPOCHS = 2
 
 
 def _flat(value: object, prefix: str = "") -> dict[str, object]:
@@ -131,7 +135,8 @@ def test_committed_record_retrains_identically(
     """Retrain epochs 0-2 of the committed Table I Rouser run (seed 0) from the real
     recordings under the numerics its record states. Bit for bit where the CPU level is the
     record's (a record that predates `CPU_LEVEL` is tried bit for bit first); on another
-    level, counts and accuracies equal and floats within `CROSS_CPU_RTOL`. Says which."""
+    level, counts and accuracies equal and floats within `CROSS_CPU_RTOL` over the first
+    `CROSS_CPU_EPOCHS` entries. Says which."""
     run = resolve_run("nmnist", "rouser", COMMITTED, seed=0)
     committed = read_record(record_path(run))
     numerics = committed["env"]["numerics"]
@@ -145,14 +150,14 @@ def test_committed_record_retrains_identically(
     }
     assert fresh["data"]["fingerprint"] == committed["data"]["fingerprint"]
 
-    old_values, new_values = {}, {}
+    old_values, new_values = [], []  # per history entry, flattened
     for old, new in zip(committed["history"][:3], fresh["history"], strict=True):
         # a record made before a measurement existed lacks its key; every key it has must match
         assert set(new) - set(old) <= set(LATER_MEASUREMENTS), f"epoch {old['epoch']} keys"
         shared = [key for key in old if key not in TIMING_KEYS]
-        old_values |= _flat({key: old[key] for key in shared}, f"epoch{old['epoch']}.")
-        new_values |= _flat({key: new[key] for key in shared}, f"epoch{old['epoch']}.")
-    assert old_values.keys() == new_values.keys()
+        old_values.append(_flat({key: old[key] for key in shared}, f"epoch{old['epoch']}."))
+        new_values.append(_flat({key: new[key] for key in shared}, f"epoch{old['epoch']}."))
+        assert old_values[-1].keys() == new_values[-1].keys()
     level = {key: numerics.get(key) for key in CPU_LEVEL}
     if all(numerics.get(key, now[key]) == now[key] for key in CPU_LEVEL):
         how = f"bit for bit (CPU level {level}, now {[now[key] for key in CPU_LEVEL]})"
@@ -163,11 +168,14 @@ def test_committed_record_retrains_identically(
     if how.startswith("bit"):
         assert new_values == old_values, how
     else:
-        for key, value in old_values.items():
-            if _exact_everywhere(key, value):
-                assert new_values[key] == value, f"{key}: {new_values[key]!r} != {value!r}"
-            else:
-                assert new_values[key] == pytest.approx(value, rel=CROSS_CPU_RTOL, abs=0), key
+        how += f" over epochs 0-{CROSS_CPU_EPOCHS - 1}"
+        pairs = zip(old_values[:CROSS_CPU_EPOCHS], new_values[:CROSS_CPU_EPOCHS], strict=True)
+        for old_entry, new_entry in pairs:
+            for key, value in old_entry.items():
+                if _exact_everywhere(key, value):
+                    assert new_entry[key] == value, f"{key}: {new_entry[key]!r} != {value!r}"
+                else:
+                    assert new_entry[key] == pytest.approx(value, rel=CROSS_CPU_RTOL, abs=0), key
     with capsys.disabled():
         print(f"\ncommitted record {run.run_id}: epochs 0-2 retrained, compared {how}")
     assert not list(tmp_path.glob("*.tmp*"))
