@@ -7,6 +7,8 @@ hits all of them alike:
   `EventBatch` as the loaders serve it (the fused neuron, the events-only first layer);
 * `rouser`: the same network fed the dense batch, whose non-zeros its first layer scans for;
 * `rouser-dense`: the same with the first layer's dense product, to isolate the sparse gain;
+* `rouser-fast`: `rouser-events` with the run setting ``fast_step`` (hidden spikes read as
+  events where sparse, torch's fused Adam);
 * `snntorch`: snntorch 1.0.0 `Synaptic` neurons (same decays, per-neuron learnable
   threshold, reset to zero) with `nn.Linear`, stepped over time the usual snntorch way;
 * `floor`: the three `nn.Linear` layers alone over all time steps (no neuron at all): the
@@ -89,12 +91,13 @@ def make_step(
 ) -> Callable[[], None]:
     """A closure doing one optimizer step of the named implementation."""
     torch.manual_seed(0)
-    if name == "rouser-events":  # what a loader hands over: the batch's spike positions
+    if name in ("rouser-events", "rouser-fast"):  # what a loader hands over: spike positions
         x = EventBatch.from_dense(x)
     if name.startswith("rouser"):
-        model: nn.Module = build_network((sizes[0],), sizes[1:-1], sizes[-1])
+        fast = name == "rouser-fast"
+        model: nn.Module = build_network((sizes[0],), sizes[1:-1], sizes[-1], hidden_events=fast)
         model.blocks[0].sparse_input = name != "rouser-dense"
-        optimizer = make_optimizer(model, 1e-3, 1e-3)
+        optimizer = make_optimizer(model, 1e-3, 1e-3, fused=fast)
     else:
         model = SnnTorchNet(sizes) if name == "snntorch" else MatmulFloor(sizes)
         optimizer = torch.optim.Adam(model.parameters(), 1e-3)
@@ -171,7 +174,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    names = ["rouser-events", "rouser", "rouser-dense", "floor"] + (
+    names = ["rouser-events", "rouser-fast", "rouser", "rouser-dense", "floor"] + (
         [] if args.no_snntorch else ["snntorch"]
     )
     sizes = NETWORKS[args.network][0]

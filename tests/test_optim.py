@@ -53,3 +53,31 @@ def test_fused_adam_agrees_to_float32_rounding() -> None:
         # 30 steps of at most lr each: parameters of size ~0.1, rounding ~1e-8 per step
         torch.testing.assert_close(fused, default, rtol=0, atol=1e-6)
     assert make_optimizer(build_network((6,), (4,), 2), 1e-3, 0.0, fused=True).defaults["fused"]
+
+
+def test_fused_adam_resumes_from_its_state_dict_bit_for_bit() -> None:
+    """A checkpointed `fast_step` run continues as if never interrupted."""
+
+    def network() -> torch.nn.Module:
+        torch.manual_seed(0)
+        return build_network((12,), (8,), 3)
+
+    def steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer, seeds: range) -> None:
+        for seed in seeds:
+            generator = torch.Generator().manual_seed(seed)
+            for parameter in model.parameters():
+                parameter.grad = torch.randn(parameter.shape, generator=generator)
+            optimizer.step()
+
+    whole = network()
+    steps(whole, make_optimizer(whole, 1e-3, 1e-3, fused=True), range(4))
+    first = network()
+    optimizer = make_optimizer(first, 1e-3, 1e-3, fused=True)
+    steps(first, optimizer, range(2))
+    resumed = network()
+    resumed.load_state_dict(first.state_dict())
+    again = make_optimizer(resumed, 1e-3, 1e-3, fused=True)
+    again.load_state_dict(optimizer.state_dict())
+    steps(resumed, again, range(2, 4))
+    for a, b in zip(whole.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(a, b)
