@@ -14,6 +14,7 @@ workers, each worker's generators are out of reach (`make_loaders` defaults to n
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import random
 import zipfile
@@ -126,6 +127,55 @@ def save_checkpoint(path: Path, checkpoint: dict) -> None:
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
     atomic_write(path, lambda handle: handle.write(buffer.getbuffer()))
+
+
+# Set to 1 to continue a checkpoint under other numerics than it was trained under.
+ALLOW_OTHER_NUMERICS = "ROUSER_ALLOW_OTHER_NUMERICS"
+
+
+def environment_entry(env: dict, from_epoch: int) -> dict:
+    """What a checkpoint keeps of a record's "env" (`rouser.records.environment`): the
+    numerics and the code identity that epochs from `from_epoch` on were trained under."""
+    git = env.get("git") or {}
+    return {
+        "from_epoch": from_epoch,
+        "numerics": env["numerics"],
+        "git_commit": env.get("git_commit"),
+        "git_dirty": git.get("dirty"),
+        "git_diff_sha256": git.get("diff_sha256"),
+    }
+
+
+def resume_environments(checkpoint: dict, env: dict, path: Path, from_epoch: int) -> list[dict]:
+    """The environments a resumed run has trained under, with this one appended if it
+    differs; resuming under other numerics is refused unless `$ROUSER_ALLOW_OTHER_NUMERICS`
+    is 1.
+
+    Why: a run interrupted under torch 2.12 and resumed under 2.13 (or on another CPU level,
+    or from changed code) used to record only the last environment, as if all its epochs
+    came from it. A checkpoint written before environments were kept counts as unknown
+    (numerics None) and is continued, the unknown stated.
+    """
+    known = checkpoint.get("environments") or [
+        {"from_epoch": 0, "numerics": None, "git_commit": None}
+    ]
+    current = environment_entry(env, from_epoch)
+    last = known[-1]
+    if last["numerics"] is not None and last["numerics"] != current["numerics"]:
+        changed = {
+            key: (last["numerics"].get(key), value)
+            for key, value in current["numerics"].items()
+            if last["numerics"].get(key) != value
+        }
+        if os.environ.get(ALLOW_OTHER_NUMERICS) != "1":
+            raise RuntimeError(
+                f"checkpoint {path} was trained under other numerics (then, now: {changed}); "
+                "continuing it here would mix them in one run. Resume where it was trained, "
+                f"pass --restart (resume=False), or set {ALLOW_OTHER_NUMERICS}=1 to continue "
+                "and have the record list both environments"
+            )
+    same = all(last.get(key) == current[key] for key in current if key != "from_epoch")
+    return known if same else [*known, current]
 
 
 def load_checkpoint(path: Path, run: RunConfig, data: dict) -> dict:

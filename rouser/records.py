@@ -16,6 +16,7 @@ holding the same run (a record copied over another's).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -354,26 +355,59 @@ def load_records(runs_dir_or_paths: str | Path | Iterable[str | Path]) -> pd.Dat
     return pd.json_normalize(rows, sep=".")
 
 
-def _git_commit() -> str | None:
-    """The HEAD commit of the clone rouser is imported from, or None without git or a clone.
+# What a run executes besides the installed libraries: the package, the settings and the
+# notebooks and workflow that drive it. Changes elsewhere (records written by runs, the book,
+# tests) leave a run's numbers alone.
+CODE_PATHS = ("rouser", "_config.yml", "notebooks", "workflow", "pyproject.toml")
+
+
+def _git(*args: str) -> bytes | None:
+    """`git args` in the clone rouser is imported from; None without git or a clone.
 
     An installed rouser's folder may sit inside the user's own repository (a venv in a
-    project), where `git rev-parse` would answer with that repository's commit.
+    project), where git would answer about that repository.
     """
     if not (REPO_ROOT / ".git").exists():
         return None
     try:
         result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, timeout=30, check=True
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return result.stdout.strip() or None
+    return result.stdout
+
+
+def _git_commit() -> str | None:
+    """The HEAD commit of the clone rouser is imported from, or None without git or a clone."""
+    out = _git("rev-parse", "HEAD")
+    return out.decode().strip() or None if out is not None else None
+
+
+def code_changes() -> dict:
+    """How the code differs from its commit: {"dirty": bool, "diff_sha256": str | None,
+    "changed": [paths]} over `CODE_PATHS`, or None values without git.
+
+    Why: a run from a modified working tree (say `lr_w * 100` in the optimizer) has the
+    clean commit's run id; the record must say that its numbers come from other code. The
+    digest covers `git diff HEAD` and the untracked files' contents, so two runs from the
+    same modifications have the same digest.
+    """
+    diff = _git("diff", "HEAD", "--binary", "--", *CODE_PATHS)
+    listed = _git("ls-files", "--others", "--exclude-standard", "-z", "--", *CODE_PATHS)
+    names = _git("diff", "HEAD", "--name-only", "-z", "--", *CODE_PATHS)
+    if diff is None or listed is None or names is None:
+        return {"dirty": None, "diff_sha256": None, "changed": None}
+    untracked = sorted(name.decode() for name in listed.split(b"\0") if name)
+    changed = sorted({name.decode() for name in names.split(b"\0") if name} | set(untracked))
+    if not changed:
+        return {"dirty": False, "diff_sha256": None, "changed": []}
+    digest = hashlib.sha256(diff)
+    for name in untracked:
+        digest.update(name.encode() + b"\0")
+        with contextlib.suppress(OSError):  # deleted since it was listed
+            digest.update(hashlib.sha256((REPO_ROOT / name).read_bytes()).digest())
+    return {"dirty": True, "diff_sha256": digest.hexdigest(), "changed": changed}
 
 
 # Keys of the data description that are paths of the machine that ran the run: left out of
@@ -443,7 +477,7 @@ def numerics(device: torch.device) -> dict:
         "device_type": device.type,
         "torch_threads": torch.get_num_threads(),
         "deterministic": torch.are_deterministic_algorithms_enabled(),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),  # a str subclass, which checkpoints cannot hold
         "numba": numba.__version__,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "mkl": mkl_code_path(),
@@ -455,8 +489,10 @@ def environment(device: torch.device) -> dict:
     """The record's "env": what ran the run, so a number can be traced to its setup.
 
     `numerics` holds what the numbers depend on beyond the run's settings: the device type,
-    torch's CPU threads, torch's deterministic-algorithms flag and the library versions. A
-    finished record is reused only where these agree (`rouser.train`).
+    torch's CPU threads, torch's deterministic-algorithms flag, the library versions and the
+    CPU's instruction-set level. A finished record is reused only where these agree
+    (`rouser.train`). `git` says whether the code differed from `git_commit`
+    (`code_changes`).
     """
     return {
         "device": str(device),
@@ -471,4 +507,5 @@ def environment(device: torch.device) -> dict:
         "rouser": rouser.__version__,
         "python": sys.version.split()[0],
         "git_commit": _git_commit(),
+        "git": code_changes(),
     }

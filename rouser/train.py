@@ -25,6 +25,7 @@ import os
 import random
 import re
 import sys
+import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +40,9 @@ from rouser import paths
 from rouser.atomic import remove_stale_temporaries
 from rouser.checkpoint import (
     Loaders,
+    environment_entry,
     load_checkpoint,
+    resume_environments,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -188,6 +191,26 @@ def train(
         return _train(run, folder, data_root, device, loaders, resume, progress, cache_dir)
 
 
+def _warn_if_modified(run: RunConfig, env: dict) -> None:
+    """Say, before training, that the code differs from its commit (`records.code_changes`).
+
+    The run id hashes the settings, not the code: a run from a modified working tree has the
+    clean commit's id. Its record states `git.dirty` and the diff's digest; this warning
+    makes sure nobody learns that only from the record.
+    """
+    git = env.get("git") or {}
+    if git.get("dirty"):
+        changed = git["changed"]
+        warnings.warn(
+            f"training run {run.run_id} from a modified working tree ({len(changed)} file(s) "
+            f"differ from commit {env['git_commit']}: {', '.join(changed[:5])}"
+            f"{', ...' if len(changed) > 5 else ''}); its record states git.dirty = true and "
+            f"the diff's digest {git['diff_sha256'][:12]}. Commit the changes to make the run "
+            "reproducible from a commit",
+            stacklevel=4,  # the caller of train()
+        )
+
+
 def _train(
     run: RunConfig,
     runs_dir: Path,
@@ -219,8 +242,12 @@ def _train(
     np.random.seed(run.seed)
     model = build_model(run).to(device)
     optimizer = make_optimizer(model, run.lr_w, run.lr_th, fused=run.fast_step)
+    env = environment(device)
+    _warn_if_modified(run, env)
     if resume and ckpt_path.is_file():
         checkpoint = load_checkpoint(ckpt_path, run, data)
+        done = checkpoint.get("epoch", len(checkpoint["history"]) - 1)
+        environments = resume_environments(checkpoint, env, ckpt_path, done + 1)
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         set_rng_state(checkpoint["rng"], loaders)
@@ -230,11 +257,13 @@ def _train(
             checkpoint["started"],
         )
         # checkpoints written while every epoch was recorded hold neither key
-        done = checkpoint.get("epoch", len(history) - 1)
         counts = checkpoint.get("counts", new_counts())
     else:
         initial, history, started = synapse_weights(model), [], now()
         done, counts = -1, new_counts()
+        environments = [environment_entry(env, 0)]
+    if len(environments) > 1:  # resumed under another environment: the record lists each
+        env["environments"] = environments
     record = {
         "schema": SCHEMA,
         "run_id": run.run_id,
@@ -242,7 +271,7 @@ def _train(
         "error": None,
         "config": run.to_dict(),
         "data": data,
-        "env": environment(device),
+        "env": env,
         "started": started,
         "ended": None,
         "history": history,
@@ -279,6 +308,7 @@ def _train(
                     "epoch": epoch,
                     "counts": counts,
                     "rng": rng_state(loaders),
+                    "environments": environments,
                 },
             )
             if entry is not None:

@@ -217,7 +217,7 @@ def test_environment_states_the_numerics_and_works_without_git(monkeypatch):
     env = environment(torch.device("cpu"))
     assert set(env) == {
         "device", "device_name", "cpu_count", "numerics", "platform", "numba", "torch",
-        "rouser", "python", "git_commit",
+        "rouser", "python", "git_commit", "git",
     }  # fmt: skip
     assert env["device"] == "cpu" and env["torch"] == torch.__version__
     assert env["numerics"] == numerics(torch.device("cpu"))
@@ -232,6 +232,11 @@ def test_environment_states_the_numerics_and_works_without_git(monkeypatch):
 
     monkeypatch.setattr(records.subprocess, "run", no_git)
     assert environment(torch.device("cpu"))["git_commit"] is None
+    assert environment(torch.device("cpu"))["git"] == {
+        "dirty": None,
+        "diff_sha256": None,
+        "changed": None,
+    }
 
     def not_a_checkout(*args, **_kwargs):
         raise subprocess.CalledProcessError(128, args[0])
