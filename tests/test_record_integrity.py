@@ -70,6 +70,14 @@ def test_committed_records_are_valid_and_stamped() -> None:
         assert json.loads(path.read_text())["digest"].startswith("sha256:"), path.name
 
 
+def test_committed_records_come_from_committed_code() -> None:
+    """A record trained from a modified working tree (`env.git.dirty`) is not published:
+    its numbers come from code no commit holds. Records made before `env.git` lack it."""
+    for path in sorted(COMMITTED.glob("*.json")):
+        git = read_record(path)["env"].get("git", {"dirty": False})
+        assert git["dirty"] is False, f"{path.name} was trained from modified code: {git}"
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
