@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ast
 import importlib
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -107,3 +110,37 @@ def test_a_misspelt_parameter_is_refused_by_name(tmp_path: Path) -> None:
     assert "unknown notebook parameter(s) ['epoch']" in str(error.value)
     assert "'epochs'" in str(error.value)
     assert not list(tmp_path.glob("*.json"))
+
+
+@pytest.mark.slow
+def test_nbval_compares_the_committed_outputs(tmp_path: Path) -> None:
+    """A result notebook as committed passes nbval; the same notebook with one published
+    number changed in its committed output fails: a change in the records or the report
+    code that changes a number fails until `workflow/scripts/refresh_notebooks.py` runs."""
+    committed = NOTEBOOKS_DIR / "table2.ipynb"
+    notebook = json.loads(committed.read_text())
+    checked = [
+        output
+        for cell in notebook["cells"]
+        if "nbval-check-output" in cell["metadata"].get("tags", [])
+        for output in cell.get("outputs", [])
+    ]
+    html = [o["data"]["text/html"] for o in checked if "text/html" in o.get("data", {})]
+    assert html, "table2.ipynb is committed without a table to compare"
+
+    def nbval(path: Path) -> subprocess.CompletedProcess:
+        options = ["--nbval-lax", "--nbval-current-env", "--nbval-sanitize-with"]
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *options]
+        command += [str(NOTEBOOKS_DIR / "nbval_sanitize.cfg"), str(path)]
+        return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+
+    same = tmp_path / "same.ipynb"
+    same.write_text(committed.read_text())
+    assert nbval(same).returncode == 0, nbval(same).stdout[-2000:]
+    lines = html[0]
+    index = next(i for i, line in enumerate(lines) if "1.25" in line)
+    lines[index] = lines[index].replace("1.25", "1.35")
+    changed = tmp_path / "changed.ipynb"
+    changed.write_text(json.dumps(notebook))
+    result = nbval(changed)
+    assert result.returncode != 0 and "1.35" in result.stdout
