@@ -16,7 +16,10 @@ batch the loader serves, interleaved so that machine load hits all alike:
   `dense` (the dense batch through the dense product), the first layer's older peers.
 
 Each timing includes making the dense tensor where a path needs one; the loader's own time
-(gather, augment, collate to events) is printed once, since every path pays it. Then, in
+(gather, augment, collate to events) is printed once, since every path pays it. Beside the
+wall time, the CPU time of the process per step (all threads; with
+``OMP_WAIT_POLICY=PASSIVE`` idle threads sleep instead of spinning, and it is then the work
+done, which a loaded machine's waits for a core do not inflate). Then, in
 the same process: one batch through `default` and `fast` from the same weights (spikes
 equal? gradients' largest difference), the breakdown by layer (synapse and neuron, forward
 and backward, and Adam; each part timed alone on the first batch's real spikes, interleaved),
@@ -216,6 +219,7 @@ def main() -> None:
         )
         steps = {name: make_step(*make_model(name, run), name) for name in args.paths}
         times: dict[str, list[float]] = {name: [] for name in args.paths}
+        cpu_times: dict[str, list[float]] = {name: [] for name in args.paths}
         rates: list[list[float]] = []
         loading, events_per_batch = [], []
         batches = iter(train)
@@ -226,10 +230,11 @@ def main() -> None:
             loading.append(time.perf_counter() - start)
             events_per_batch.append(events.n_events)
             for name, step in steps.items():
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 layers = step(events, labels)
                 if index >= 2:
                     times[name].append(time.perf_counter() - start)
+                    cpu_times[name].append(time.process_time() - cpu)
                     if name == "fast":  # outside the timing
                         rates.append([float(layer.detach().mean()) for layer in layers[:-1]])
     batch = run.batch_size
@@ -243,11 +248,13 @@ def main() -> None:
         per_layer = [statistics.mean(layer) for layer in zip(*rates, strict=True)]
         print("hidden spike rates of the fast path: " + ", ".join(f"{r:.2%}" for r in per_layer))
     medians = {name: statistics.median(values) for name, values in times.items()}
+    cpu = {name: statistics.median(values) for name, values in cpu_times.items()}
     reference = "before" if "before" in medians else args.paths[0]
     for name in args.paths:
         line = (
             f"{name:>11} {1e3 * medians[name]:8.1f} ms/step {batch / medians[name]:7.1f} "
             f"samples/s   speed-up over {reference} {medians[reference] / medians[name]:5.2f}x"
+            f"   CPU {1e3 * cpu[name]:7.1f} ms/step ({cpu[reference] / cpu[name]:4.2f}x)"
         )
         if "floor" in medians:
             line += f"   time / floor {medians[name] / medians['floor']:5.2f}x"

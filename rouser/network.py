@@ -12,10 +12,10 @@ step. With ``hidden_events`` (the run setting ``fast_step``) a hidden block's fo
 and weight gradient visit the previous layer's spikes alone, through the first layer's event
 product, wherever at most `HIDDEN_EVENTS_BELOW` of them are non-zero; denser batches (a
 network at Th 0.25 fires at 20-45%) and narrow blocks (the output layer) keep the dense
-product. The input gradient stays dense:
-the surrogate gives every neuron one. On the CPU only: a GPU's dense product is fast enough,
-and choosing per batch would make it wait for the spike count. Sums run in another order
-than the dense product's, so results differ in the last bits: hence a run setting.
+product. The input gradient stays dense: the surrogate gives every neuron one. On the CPU
+only: a GPU's dense product is fast enough, and choosing per batch would make it wait for
+the spike count. Sums run in another order than the dense product's, so results differ in
+the last bits: hence a run setting.
 
 Four options reproduce parts of lava-dl's NMNIST tutorial network, the code base the paper
 was built on, so that their effect can be measured (the book's fidelity study); all are off
@@ -54,8 +54,8 @@ from rouser.sparse_input import event_linear, sparse_input_linear, spike_linear
 # Spike density (non-zeros over all inputs of a batch) up to which a hidden block reads its
 # input as events. Measured for NMNIST's 500 x 500 layer (T = 300, B = 32), 2 threads, a
 # loaded machine (`benchmarks/bench_event_input.py`): the events-only forward product and
-# weight gradient, spike finding included, took as long as the dense ones at ~8% (11% in a
-# shorter run); at 1% they were 2.1x faster, at 20% 1.7x slower. Trained networks fire at
+# weight gradient, spike finding included, took as long as the dense ones at 8-11% (three
+# runs); at 1% they were 2.1-2.3x faster, at 20% 1.5-1.7x slower. Trained networks fire at
 # ~1%, a network at Th 0.25 at 20-45%: both far from it. Changing it changes the results of
 # `fast_step` runs.
 HIDDEN_EVENTS_BELOW = 0.08
