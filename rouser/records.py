@@ -450,7 +450,10 @@ def mkl_code_path() -> str | None:
         return None
     with tempfile.TemporaryFile() as log:
         sys.stdout.flush()
-        saved = os.dup(1)
+        try:
+            saved = os.dup(1)
+        except OSError:  # no stdout to borrow (a daemon): the path stays unstated
+            return None
         os.dup2(log.fileno(), 1)
         try:
             with torch.backends.mkl.verbose(torch.backends.mkl.VERBOSE_ON):
@@ -461,7 +464,7 @@ def mkl_code_path() -> str | None:
         log.seek(0)
         header = log.read().decode(errors="replace").split("\n", 1)[0]
     # "... Intel(R) Advanced Vector Extensions 512 (Intel(R) AVX-512) ... (Intel(R) AMX) ..."
-    sets = re.findall(r"\(Intel\(R\) ([A-Z][A-Z0-9-]+)\)", header)
+    sets = re.findall(r"\(Intel\(R\) ([A-Z][A-Za-z0-9.-]+)\)", header)
     return "+".join(sets) or None
 
 

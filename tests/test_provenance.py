@@ -4,17 +4,26 @@ and a run from a modified working tree says so."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import torch
 from toy_task import DATASET, toy_loaders, toy_settings
 
 import rouser.train as train_module
 from rouser import records
 from rouser.checkpoint import ALLOW_OTHER_NUMERICS
 from rouser.config import resolve_run
-from rouser.records import checkpoint_path, code_changes, read_record, record_path
+from rouser.records import (
+    checkpoint_path,
+    code_changes,
+    mkl_code_path,
+    read_record,
+    record_path,
+)
 from rouser.train import train
 
 
@@ -129,3 +138,19 @@ def test_training_from_a_modified_tree_says_so(clone: Path, tmp_path: Path) -> N
     assert record["run_id"] == run.run_id  # the settings' id, and the record says why it
     assert record["env"]["git_commit"] == _git(clone, "rev-parse", "HEAD")  # is not clean:
     assert record["env"]["git"] == code_changes() and record["env"]["git"]["dirty"] is True
+
+
+@pytest.mark.skipif(not torch.backends.mkl.is_available(), reason="this torch has no MKL")
+def test_mkl_code_path_is_the_one_mkl_takes() -> None:
+    """MKL's path decides a run's bits (`rouser.records.mkl_code_path`); limited to AVX2,
+    as MKL limits itself on AMD CPUs, it says so."""
+    code = "from rouser.records import mkl_code_path; print(mkl_code_path())"
+    limited = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert limited.stdout == "AVX2\n"  # and nothing else leaked onto stdout
+    assert mkl_code_path()  # stated here too, whatever this CPU offers
