@@ -82,8 +82,9 @@ def run_lock(
         except BlockingIOError:
             notify(f"run {run_id} is already being trained by {_holder(fd)}; waiting ({path})")
             fcntl.flock(fd, fcntl.LOCK_EX)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+        with named_write_errors(path):  # a full disk: name the lock file
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
         _HELD.add(key)
         try:
             yield path
