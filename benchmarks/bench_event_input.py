@@ -27,7 +27,8 @@ and the crossover: the spike density at which the events-only product of the 500
 layer (forward and weight gradient; the input gradient is the same dense product in both)
 takes as long as the dense one.
 
-    NUMBA_NUM_THREADS=2 python benchmarks/bench_event_input.py --data-root ../shared/data
+    OMP_WAIT_POLICY=PASSIVE NUMBA_NUM_THREADS=2 \
+        python benchmarks/bench_event_input.py --data-root ../shared/data
 """
 
 from __future__ import annotations
