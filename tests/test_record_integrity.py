@@ -16,17 +16,21 @@ from pathlib import Path
 
 import pytest
 import yaml
+from toy_task import DATASET, toy_loaders, toy_settings
 
 from rouser import paths
 from rouser.config import resolve_run
+from rouser.epochs import LATER_MEASUREMENTS
 from rouser.records import (
     RecordError,
     load_records,
     read_record,
     record_digest,
+    record_path,
     run_of,
     write_record,
 )
+from rouser.train import train
 
 REPO = paths.REPO_ROOT
 COMMITTED = paths.RECORDS_DIR / "cpu"
@@ -198,3 +202,13 @@ def test_book_build_fails_on_an_invalid_record(tmp_path: Path, runs: Path) -> No
     )
     assert done.returncode != 0, done.stdout[-3000:]
     assert f"{SEED0}.json: lacks the field 'summary'" in done.stdout + done.stderr
+
+
+def test_sparse_history_with_newer_measurements_is_valid(tmp_path: Path) -> None:
+    """Records written now: history entries only at recorded epochs (`history_every`) and
+    with the measurements added since the committed records (`LATER_MEASUREMENTS`)."""
+    run = resolve_run(DATASET, "rouser", "smoke", **toy_settings(epochs=5, history_every=4))
+    record = train(run, tmp_path, "cpu", loaders=toy_loaders(), progress=False)
+    assert [entry["epoch"] for entry in record["history"]] == [0, 1, 2, 4, 5]
+    assert set(LATER_MEASUREMENTS) <= set(record["history"][-1])
+    assert read_record(record_path(run, tmp_path)) == record
