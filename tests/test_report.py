@@ -623,7 +623,7 @@ def test_claims_table_from_synthetic_records(tmp_path, paper):
         table.loc["Fig. 2, NMNIST: best at Th = 1, a dip at Th = 0.25", "verdict"] == NOT_TESTABLE
     )
     assert 'href="table1.html"' in nmnist["evidence"]
-    assert table.attrs["summary"].startswith(f"Of the paper's {len(table)} claims: ")
+    assert table.attrs["summary"].startswith(f"**Of the paper's {len(table)} claims**")
 
 
 def test_every_claim_and_paper_point_uses_one_axis(tmp_path, paper):
