@@ -4,9 +4,13 @@ reaches the network and leaves every committed run's id alone."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch.nn import functional
+from toy_task import DATASET, toy_loaders, toy_settings
 
+import rouser.sparse_input as sparse_input
+import rouser.train as train_module
 from rouser.config import resolve_run
 from rouser.data import binning_for
 from rouser.data.binning import SpikeCollate
@@ -15,8 +19,9 @@ from rouser.data.readers import Recordings, open_split
 from rouser.events import EventBatch
 from rouser.loss import spike_rate_loss
 from rouser.network import HIDDEN_EVENTS_BELOW, HIDDEN_EVENTS_MIN_OUTPUTS, build_network
+from rouser.records import read_record, record_path
 from rouser.sparse_input import spike_linear
-from rouser.train import build_model
+from rouser.train import TIMING_KEYS, build_model, train
 
 
 def spikes_and_weight(density: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -131,3 +136,35 @@ def test_network_spikes_equal_and_gradients_agree_on_real_recordings(shared_data
     sizes = (x.n_features, *run.hidden, run.n_classes)
     layers = compare_paths(sizes, x, labels, threshold=run.threshold)
     assert all(0 < layer.mean() < HIDDEN_EVENTS_BELOW for layer in layers[:2])
+
+
+def test_a_fast_step_run_resumes_to_the_history_of_an_uninterrupted_one(tmp_path, monkeypatch):
+    """Hidden events and fused Adam (its state in the checkpoint) repeat bit for bit."""
+    run = resolve_run(
+        DATASET, "rouser", "smoke", **toy_settings(epochs=2, hidden=[200, 200], fast_step=True)
+    )
+    assert build_model(run).blocks[1].hidden_events
+    taken = []  # batches whose hidden spikes went through the event product
+    real_csr = sparse_input._dense_csr
+    monkeypatch.setattr(sparse_input, "_dense_csr", lambda *a: taken.append(1) or real_csr(*a))
+    whole = train(run, tmp_path / "whole", "cpu", loaders=toy_loaders(), progress=False)
+    assert taken
+    assert whole["config"]["fast_step"] is True
+    real_save = train_module.save_checkpoint
+
+    def save_then_die(path, checkpoint):
+        real_save(path, checkpoint)
+        if checkpoint["epoch"] == 1:
+            raise KeyboardInterrupt("simulated kill after epoch 1")
+
+    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(run, tmp_path / "cut", "cpu", loaders=toy_loaders(), progress=False)
+    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    resumed = train(run, tmp_path / "cut", "cpu", loaders=toy_loaders(), progress=False)
+    assert resumed == read_record(record_path(run, tmp_path / "cut"))
+
+    def untimed(history: list[dict]) -> list[dict]:
+        return [{k: v for k, v in entry.items() if k not in TIMING_KEYS} for entry in history]
+
+    assert untimed(resumed["history"]) == untimed(whole["history"])
