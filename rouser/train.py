@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import random
 import re
@@ -63,7 +64,7 @@ from rouser.config import (
 )
 from rouser.data import make_loaders
 from rouser.data.errors import CorruptRecordingError, DatasetNotFoundError, UnreadableDataError
-from rouser.epochs import new_counts, run_epoch
+from rouser.epochs import new_counts, records_epoch, run_epoch
 from rouser.interrupts import EXIT_TERMINATED, Terminated, terminate_as_exception
 from rouser.lock import run_lock
 from rouser.metrics import (
@@ -211,6 +212,31 @@ def _warn_if_modified(run: RunConfig, env: dict) -> None:
         )
 
 
+def shorter_run(run: RunConfig, runs_dir: Path) -> RunConfig | None:
+    """The longest run in `runs_dir` that `run` extends: the same settings but fewer epochs,
+    with a checkpoint, ending at an epoch that `run` records too (so its history is a prefix
+    of `run`'s). Training does not depend on the number of epochs ahead, so `run` continues
+    from that checkpoint exactly as if it had trained from the start (tested)."""
+    best: RunConfig | None = None
+    for path in runs_dir.glob("*.json"):
+        try:
+            config = json.loads(path.read_text()).get("config", {})
+        except (OSError, ValueError, AttributeError):
+            continue  # not a record of ours: nothing to extend
+        epochs = config.get("epochs") if isinstance(config, dict) else None
+        if not isinstance(epochs, int) or not 0 < epochs < run.epochs:
+            continue
+        candidate = dataclasses.replace(run, epochs=epochs)
+        if (
+            candidate.to_dict() == config
+            and records_epoch(epochs, run.history_every, run.epochs)
+            and checkpoint_path(candidate, runs_dir).is_file()
+            and (best is None or epochs > best.epochs)
+        ):
+            best = candidate
+    return best
+
+
 def _train(
     run: RunConfig,
     runs_dir: Path,
@@ -244,8 +270,14 @@ def _train(
     optimizer = make_optimizer(model, run.lr_w, run.lr_th, fused=run.fast_step)
     env = environment(device)
     _warn_if_modified(run, env)
+    prefix = None if ckpt_path.is_file() or not resume else shorter_run(run, runs_dir)
+    if prefix is not None:  # extend a shorter run of the same trajectory from its end
+        ckpt_path, checkpoint_run = checkpoint_path(prefix, runs_dir), prefix
+        env["extended_from"] = {"run_id": prefix.run_id, "epoch": prefix.epochs}
+    else:
+        checkpoint_run = run
     if resume and ckpt_path.is_file():
-        checkpoint = load_checkpoint(ckpt_path, run, data)
+        checkpoint = load_checkpoint(ckpt_path, checkpoint_run, data)
         done = checkpoint.get("epoch", len(checkpoint["history"]) - 1)
         environments = resume_environments(checkpoint, env, ckpt_path, done + 1)
         model.load_state_dict(checkpoint["model"])
@@ -295,7 +327,7 @@ def _train(
                 history.append(entry)
                 epochs.set_postfix(test_accuracy=f"{entry['test_accuracy']:.3f}")
             save_checkpoint(
-                ckpt_path,
+                checkpoint_path(run, runs_dir),
                 {
                     "schema": SCHEMA,
                     "config": run.to_dict(),

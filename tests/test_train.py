@@ -443,3 +443,21 @@ def test_dead_per_batch_counts_neurons_silent_on_a_whole_batch():
     result = meter.result()
     assert result["dead_neurons"]["layer1"] == pytest.approx((2 / 3 + 3 / 3) / 2)
     assert result["dead_per_batch"]["layer1"] == pytest.approx(2 / 3)  # 1 and 2 silent on both
+
+
+def test_a_longer_run_extends_a_shorter_one_of_the_same_trajectory(tmp_path):
+    """Training more epochs of a run that already exists shorter continues from its last
+    checkpoint, and the history equals that of the longer run trained from the start."""
+    short, long = toy_run(epochs=4, history_every=2), toy_run(epochs=8, history_every=2)
+    train(short, tmp_path / "runs", "cpu", loaders=toy_loaders(), progress=False)
+    extended = train(long, tmp_path / "runs", "cpu", loaders=toy_loaders(), progress=False)
+    direct = train(long, tmp_path / "direct", "cpu", loaders=toy_loaders(), progress=False)
+    assert extended["env"]["extended_from"] == {"run_id": short.run_id, "epoch": 4}
+    assert "extended_from" not in direct["env"]
+    assert untimed(extended["history"]) == untimed(direct["history"])
+    assert read_record(record_path(short, tmp_path / "runs"))["status"] == "finished"
+    # a shorter run whose last epoch the longer one would not record is not its prefix
+    odd = toy_run(epochs=3, history_every=2)
+    assert train_module.shorter_run(odd, tmp_path / "runs") is None  # 4 epochs > 3
+    train(odd, tmp_path / "odd", "cpu", loaders=toy_loaders(), progress=False)
+    assert train_module.shorter_run(toy_run(epochs=6, history_every=2), tmp_path / "odd") is None
