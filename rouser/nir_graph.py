@@ -77,11 +77,9 @@ import nir
 import numpy as np
 import torch
 
-from rouser.checkpoint import load_checkpoint
-from rouser.config import SETTINGS, RunConfig
+from rouser.config import SETTINGS
 from rouser.network import SpikingMLP
 from rouser.neuron import CubaLIF
-from rouser.records import checkpoint_path, read_record, record_path
 
 PEERS = ("norse", "snntorch")
 # snnTorch 1.0's importer hard-codes this step (import_nir.py: dt = 1e-4) and refuses a
@@ -364,31 +362,6 @@ def from_nir(
             block.synapse.weight.copy_(torch.from_numpy(weight))
             block.neuron = neuron
     return model
-
-
-def export_run(run: RunConfig, runs_dir: str | Path | None, path: str | Path) -> nir.NIRGraph:
-    """Write the trained network of a finished run to `path` (a `.nir` file); return it.
-
-    The network is the run's last checkpoint (the final epoch's weights and thresholds),
-    found and checked by the same helpers training uses. One time bin = `run.bin_us`.
-    """
-    # rouser.train imports this module for its --export-nir flag; import it here, once the
-    # call needs it, so that neither module's import depends on the other's.
-    from rouser.train import build_model
-
-    record = read_record(record_path(run, runs_dir))
-    if record["status"] not in ("finished", "non-convergent"):
-        raise ValueError(
-            f"run {run.run_id} is {record['status']!r}; only a finished run is exported "
-            "(train it first: python -m rouser.train)"
-        )
-    checkpoint = load_checkpoint(checkpoint_path(run, runs_dir), run, record["data"])
-    with torch.random.fork_rng(devices=[]):  # build_model seeds torch: keep the caller's RNG
-        model = build_model(run)
-    model.load_state_dict(checkpoint["model"])
-    graph = to_nir(model, dt=run.bin_us * 1e-6)
-    nir.write(path, graph)
-    return graph
 
 
 def peer_spikes(graph: nir.NIRGraph, spikes: torch.Tensor, peer: str, dt: float) -> torch.Tensor:

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
+import nir
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -72,7 +73,7 @@ from rouser.metrics import (
     synapse_weights,
 )
 from rouser.network import SpikingMLP, build_network
-from rouser.nir_graph import export_run
+from rouser.nir_graph import to_nir
 from rouser.optim import make_optimizer
 from rouser.paths import DEFAULT_PROFILE
 from rouser.records import (
@@ -130,6 +131,27 @@ def build_model(run: RunConfig) -> SpikingMLP:
         learn_threshold=run.learn_threshold,
         fixed_point=run.fixed_point,
     )
+
+
+def export_run(run: RunConfig, runs_dir: str | Path | None, path: str | Path) -> nir.NIRGraph:
+    """Write the trained network of a finished run to `path` (a `.nir` file); return it.
+
+    The network is the run's last checkpoint (the final epoch's weights and thresholds),
+    found and checked by the same helpers training uses. One time bin = `run.bin_us`.
+    """
+    record = read_record(record_path(run, runs_dir))
+    if record["status"] not in ("finished", "non-convergent"):
+        raise ValueError(
+            f"run {run.run_id} is {record['status']!r}; only a finished run is exported "
+            "(train it first: python -m rouser.train)"
+        )
+    checkpoint = load_checkpoint(checkpoint_path(run, runs_dir), run, record["data"])
+    with torch.random.fork_rng(devices=[]):  # build_model seeds torch: keep the caller's RNG
+        model = build_model(run)
+    model.load_state_dict(checkpoint["model"])
+    graph = to_nir(model, dt=run.bin_us * 1e-6)
+    nir.write(path, graph)
+    return graph
 
 
 def check_reusable(record: dict, data: dict, device: torch.device, path: Path) -> None:

@@ -26,8 +26,9 @@ from rouser.checkpoint import load_checkpoint
 from rouser.config import resolve_run
 from rouser.data import make_loaders
 from rouser.network import SpikingMLP
-from rouser.nir_graph import SNNTORCH_DT, export_run, peer_spikes
+from rouser.nir_graph import SNNTORCH_DT, peer_spikes
 from rouser.records import checkpoint_path, record_path, write_record
+from rouser.train import export_run
 
 # The bar for a peer: the share of output spike values (spike or no spike, per step,
 # sample and neuron) that agree.
