@@ -34,6 +34,7 @@ from rouser.report.verdicts import (
     per_run,
     reaching,
     seeds_spread,
+    summary,
     value_at,
 )
 from rouser.results import RESULTS
@@ -391,28 +392,3 @@ def claims(records: pd.DataFrame, paper: dict | None = None) -> pd.DataFrame:
         + provenance(records)
     )
     return table
-
-
-def summary(table: pd.DataFrame) -> str:
-    """The bottom line, as Markdown: counts per verdict, then the claims of each verdict
-    (by their figure or table), in the order of `VERDICT_COLORS`, each verdict coloured."""
-    counts = table["verdict"].value_counts()
-    shown = [verdict for verdict in VERDICT_COLORS if counts.get(verdict, 0)]
-    lines = [
-        f"**Of the paper's {len(table)} claims**, each judged at the paper's own horizon: "
-        + " · ".join(f"{int(counts[v])} {badge(v)}" for v in shown)
-        + ".",
-        "",
-    ]
-    for verdict in shown:
-        claims = table.loc[table["verdict"] == verdict, "claim"]
-        lines.append(f"- {badge(verdict)}: " + "; ".join(claims) + ".")
-    return "\n".join(lines)
-
-
-def badge(verdict: str) -> str:
-    """A verdict in its colour, as inline HTML (Markdown pages and notebooks alike)."""
-    return (
-        f'<span style="background-color: {VERDICT_COLORS[verdict]}; padding: 0 0.3em; '
-        f'border-radius: 0.2em">{verdict}</span>'
-    )

@@ -26,7 +26,7 @@ from rouser import paths
 from rouser.atomic import atomic_write
 from rouser.experiments import missing_runs
 from rouser.records import load_records, record_path
-from rouser.report import claims, curves, figures, studies, tables
+from rouser.report import claims, curves, figures, studies, tables, verdicts
 from rouser.report.plotting import runs_provenance
 from rouser.report.style import _METADATA, DONE_STATUSES, STYLE
 from rouser.results import RESULTS, result, result_runs
@@ -326,7 +326,7 @@ def page_opening(
     table = claims.claims(records)
     rows = table[table["evidence"].str.contains(f'href="{name}.html"', regex=False)]
     return "\n".join(
-        f"- **{row['claim']}** ({claims.badge(row['verdict'])}). Paper: {row['paper']}. "
+        f"- **{row['claim']}** ({verdicts.badge(row['verdict'])}). Paper: {row['paper']}. "
         f"Ours: {row['ours']}. Horizon in paper epochs: {row['horizon (paper epochs)']}."
         for _, row in rows.iterrows()
     )
