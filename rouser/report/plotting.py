@@ -105,8 +105,10 @@ def finish(figure: Figure, title: str, records: pd.DataFrame) -> Figure:
             handles.setdefault(label, handle)
     with mpl.rc_context(STYLE):
         figure.suptitle(f"{title}\nours: {provenance(records)}", fontsize="medium")
-        # as many columns as the longest label lets fit across the figure (8 pt: ~0.06 in/char)
-        entry_inches = 0.6 + 0.062 * max(map(len, handles), default=0)
+        # as many columns as the longest label lets fit across the figure (~0.0078 in/char
+        # per point of the legend's font: 0.062 in at 8 pt)
+        inches_per_char = 0.0078 * STYLE["legend.fontsize"]
+        entry_inches = 0.6 + inches_per_char * max(map(len, handles), default=0)
         ncols = max(1, min(len(handles), int(figure.get_figwidth() / entry_inches)))
         figure.legend(handles.values(), handles.keys(), loc="outside lower center", ncols=ncols)
     return figure

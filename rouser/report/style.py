@@ -22,6 +22,12 @@ DATASET_LABELS = {"nmnist": "NMNIST", "dvs128": "DVS128 Gesture", "shd": "SHD"}
 _PALETTE = sns.color_palette("colorblind")
 METHOD_COLORS = {"baseline": _PALETTE[0], "rouser": _PALETTE[1]}
 PAPER_HATCH = "///"
+# The book shows a figure at most as wide as its page's content: BOOK_CONTENT_PX at a 1,400 px
+# window (772 px measured; tests/test_browser.py checks it), so a figure W inches wide (72 pt
+# per inch) shows a point as BOOK_CONTENT_PX / (72 W) px. Every text of a figure must be at
+# least MIN_TEXT_PX there (tests/test_figure_text.py draws each figure and checks).
+BOOK_CONTENT_PX = 770
+MIN_TEXT_PX = 10
 # One look for every figure: seaborn's whitegrid at notebook scale. `svg.hashsalt` and the
 # empty metadata below make the saved vector files byte-identical from run to run.
 STYLE = {
@@ -32,8 +38,15 @@ STYLE = {
     # reject the Type 3 fonts matplotlib embeds by default.
     "pdf.fonttype": 42,
     "ps.fonttype": 42,
-    "legend.fontsize": 8,
-    "legend.title_fontsize": 8,
+    # >= MIN_TEXT_PX at BOOK_CONTENT_PX in a row of 3 panels of new_figure's 4.6 in: 12.9 pt
+    "font.size": 13,
+    "axes.labelsize": 13,
+    "axes.titlesize": 13.5,
+    "figure.titlesize": 13.5,
+    "xtick.labelsize": 13,
+    "ytick.labelsize": 13,
+    "legend.fontsize": 13,
+    "legend.title_fontsize": 13,
 }
 _METADATA = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}}
 
