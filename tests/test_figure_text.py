@@ -67,10 +67,7 @@ def test_the_smallest_style_text_fits_three_panels() -> None:
 # (fontsize="small" outside `mpl.rc_context(STYLE)`), each with its figure: they are too small
 # and are listed here until their draw function is fixed; the test fails once one is not.
 # Matched by the start of the text (a title may name a commit).
-KNOWN_SMALL = {
-    ("fig2_threshold_grid", "ours: not run here (needs the full data)"),
-    ("first_steps", "The first training steps of the baseline on NMNIST-1k"),
-}
+KNOWN_SMALL: set[tuple[str, str]] = set()
 
 
 def test_every_text_of_a_book_figure_is_readable(tmp_path) -> None:

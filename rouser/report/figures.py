@@ -31,6 +31,7 @@ from rouser.report.style import (
     METHOD_COLORS,
     METHOD_LABELS,
     PAPER_HATCH,
+    STYLE,
     dataset_label,
     layer_label,
     layer_names,
@@ -128,7 +129,7 @@ def fig2_threshold_grid(records: pd.DataFrame, paper: dict | None = None) -> Fig
         if ours.empty:
             ax.text(
                 0.5, 0.93, "ours: not run here (needs the full data)", transform=ax.transAxes,
-                ha="center", fontsize="small",
+                ha="center", fontsize=STYLE["font.size"],
             )  # fmt: skip
         ax.set_xticks(x, [f"{t:g}" for t in thresholds])
         ax.set(

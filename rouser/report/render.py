@@ -112,7 +112,9 @@ class Rendered:
     def config_args(self) -> str:
         """Snakemake's `--config` for this profile and runs folder."""
         args = f"--config profile={self.profile}"
-        if self.profile != "smoke":
+        entry = RESULTS[self.name]
+        reads_data = bool(entry.experiments) or entry.study is not None  # Table II: config only
+        if self.profile != "smoke" and reads_data:
             args += " data_root=<your data folder>"
         if self.runs_dir is not None and (
             self.runs_dir.resolve() != paths.runs_dir(self.profile).resolve()

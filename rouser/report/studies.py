@@ -106,7 +106,7 @@ def first_steps(profile: str, config: dict | None = None) -> Figure:
     """Loss, output spike rate and mean output voltage over the first training steps of the
     baseline at Th 0.25 and 1.25 (the study's record; `profile` names the page's profile)."""
     record = load_study()
-    figure, axes = new_figure(3, width=4.4, height=3.4)
+    figure, axes = new_figure(3, width=4.2, height=3.6)
     panels = (
         ("loss", "training loss (per sample)", 1.0),
         ("output_rate", "output spike rate (%)", 100.0),
@@ -131,6 +131,6 @@ def first_steps(profile: str, config: dict | None = None) -> Figure:
     figure.suptitle(
         "The first training steps of the baseline on NMNIST-1k (real data, seed 0; "
         f"study record made by commit {commit}); dotted: the threshold",
-        fontsize="medium",
+        fontsize=STYLE["figure.titlesize"],
     )
     return figure
