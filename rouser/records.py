@@ -495,8 +495,10 @@ def environment(device: torch.device) -> dict:
     torch's CPU threads, torch's deterministic-algorithms flag, the library versions and the
     CPU's instruction-set level. A finished record is reused only where these agree
     (`rouser.train`). `git` says whether the code differed from `git_commit`
-    (`code_changes`).
+    (`code_changes`). `slurm_job_id`, present only in a SLURM job, ties the record to the
+    job's log and accounting on the cluster that ran it.
     """
+    slurm = {"slurm_job_id": os.environ["SLURM_JOB_ID"]} if "SLURM_JOB_ID" in os.environ else {}
     return {
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device)
@@ -511,4 +513,5 @@ def environment(device: torch.device) -> dict:
         "python": sys.version.split()[0],
         "git_commit": _git_commit(),
         "git": code_changes(),
+        **slurm,
     }
