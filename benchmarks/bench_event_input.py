@@ -51,11 +51,11 @@ from rouser import paths
 from rouser.config import RunConfig, resolve_run
 from rouser.data import make_loaders
 from rouser.events import EventBatch
+from rouser.kernels.event_product import spike_linear
 from rouser.loss import spike_rate_loss
 from rouser.network import HIDDEN_EVENTS_BELOW, SpikingMLP
 from rouser.optim import make_optimizer
-from rouser.sparse_input import spike_linear
-from rouser.train import build_model
+from rouser.runs.train import build_model
 
 PATHS = ("before", "default", "fast", "floor", "dense+scan", "dense")
 DENSITIES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3)

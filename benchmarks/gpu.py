@@ -288,7 +288,7 @@ def main() -> None:
         return
     device = torch.device(args.device)
     if device.type == "cpu":
-        os.environ.setdefault("TRITON_INTERPRET", "1")  # before rouser.kernels_triton loads
+        os.environ.setdefault("TRITON_INTERPRET", "1")  # before rouser.kernels.fused_triton loads
         torch.set_num_threads(args.threads)
     rounds, batch = (1, 2) if args.quick else (args.rounds, BATCH)
     impls = implementations(device)

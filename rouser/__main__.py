@@ -1,7 +1,7 @@
 """`python -m rouser`: the package's command line (also installed as the `rouser` command).
 
-`python -m rouser --version` names the installed version; `python -m rouser train ...` is
-`python -m rouser.train ...` (one training run, `rouser.train.main`).
+`python -m rouser --version` names the installed version; `python -m rouser train ...` trains
+one run (`rouser.runs.train.main`; `--help` lists its options).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("args", nargs=argparse.REMAINDER, help="the subcommand's options")
     args = parser.parse_args(argv)
     # Imported here: `--version` and `--help` need not load the training stack.
-    from rouser.train import main as train
+    from rouser.runs.train import main as train
 
     train(args.args)
 

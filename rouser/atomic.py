@@ -82,7 +82,7 @@ def _reason(error: OSError, destination: Path) -> str:
 @contextlib.contextmanager
 def named_write_errors(destination: Path) -> Iterator[None]:
     """Turn an OSError inside into an `AtomicWriteError` about `destination` (not about a
-    temporary name); also for writers outside this module, such as `rouser.lock`."""
+    temporary name); also for writers outside this module, such as `rouser.runs.lock`."""
     try:
         yield
     except AtomicWriteError:

@@ -181,7 +181,7 @@ class RunConfig:
     a run's identity. `threads` is present because it changes the numbers: torch's CPU
     matrix products split their sums across threads, so 1 and 2 threads give histories that
     differ in the last bits and, over epochs, in accuracy. The record also states the
-    device and library versions it ran on (`rouser.records.environment`).
+    device and library versions it ran on (`rouser.runs.records.environment`).
     """
 
     dataset: str
@@ -221,7 +221,7 @@ class RunConfig:
     loss_sum_over_batch: bool = False  # LATER_SETTINGS too
     lava_dl_bins: bool = False  # LATER_SETTINGS too
     # The history holds epoch 0, every power of two, every `history_every`-th epoch and the
-    # last (`rouser.epochs.records_epoch`): a run of 1,340 short epochs keeps ~40 entries.
+    # last (`rouser.runs.epochs.records_epoch`): a run of 1,340 short epochs keeps ~40 entries.
     history_every: int = 1  # LATER_SETTINGS too
     # Hidden spikes read as events where sparse, and torch's fused Adam: faster on the CPU,
     # other last bits than the default (`rouser.network`, `rouser.optim`).

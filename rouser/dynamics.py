@@ -23,7 +23,7 @@ equal.
 
 The fused node's loops come from one of three kernel families: ``"numba"`` (CPU),
 ``"torch"`` (any device; ~5 kernel launches per step on a GPU) and ``"triton"``
-(``rouser.kernels_triton``: one launch per pass on CUDA, imported on first use so that
+(``rouser.kernels.fused_triton``: one launch per pass on CUDA, imported on first use so that
 importing rouser never pays for importing triton).
 """
 
@@ -36,7 +36,6 @@ from collections.abc import Callable
 
 import torch
 
-from rouser import kernels
 from rouser.fixed_point import (
     STATE_SCALE,
     decay_numerator,
@@ -44,6 +43,7 @@ from rouser.fixed_point import (
     shift_to_zero,
     to_state,
 )
+from rouser.kernels import loops as kernels
 from rouser.surrogate import spike
 
 BACKENDS = ("auto", "numba", "torch", "triton")
@@ -57,7 +57,7 @@ TRITON_FIXED_POINT = (
 def triton_unavailable() -> str | None:
     """Why the Triton kernels cannot be used here, or None when they import (checked once)."""
     try:
-        importlib.import_module("rouser.kernels_triton")
+        importlib.import_module("rouser.kernels.fused_triton")
     except ImportError as error:
         return f"triton does not import ({error})"
     return None
@@ -108,8 +108,10 @@ def resolve_backend(backend: str, device: torch.device, fixed_point: bool = Fals
 
 
 def _kernel(backend: str, name: str) -> Callable:
-    """``<name>_<backend>`` from ``rouser.kernels``, or ``rouser.kernels_triton`` for triton."""
-    module = importlib.import_module("rouser.kernels_triton") if backend == "triton" else kernels
+    """``<name>_<backend>`` from ``rouser.kernels.loops``, or ``rouser.kernels.fused_triton`` for triton."""
+    module = (
+        importlib.import_module("rouser.kernels.fused_triton") if backend == "triton" else kernels
+    )
     return getattr(module, f"{name}_{backend}")
 
 

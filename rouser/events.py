@@ -5,7 +5,7 @@ of which ~150,000 hold a spike. Building it dense, then scanning it back for the
 in the first layer, costs more than the layer's own arithmetic. An `EventBatch` holds the
 flat positions of the spikes in the `[T, B, *frame]` tensor, sorted and unique; the first
 block of a network multiplies weight rows at exactly those positions
-(`rouser.sparse_input.event_linear`), on the CPU and on a GPU.
+(`rouser.kernels.event_product.event_linear`), on the CPU and on a GPU.
 
 Example::
 

@@ -5,7 +5,7 @@ at once (a single [T*B, in] x [in, out] matrix product), then the `CubaLIF` recu
 The first block reads raw event bins, ~99% zeros. Given an `EventBatch` (what the
 `rouser.data` loaders serve) it sums the weight columns of the inputs that spiked, on any
 device, and no dense input exists; given a dense CPU tensor it multiplies only the non-zeros
-(`rouser.sparse_input`).
+(`rouser.kernels.event_product`).
 
 The hidden layers read spikes too: ~1% of a trained NMNIST network's hidden neurons fire per
 step. With ``hidden_events`` (the run setting ``fast_step``) a hidden block's forward product
@@ -48,8 +48,8 @@ from torch.nn import functional
 
 from rouser.events import EventBatch
 from rouser.fixed_point import quantize_weight
+from rouser.kernels.event_product import event_linear, sparse_input_linear, spike_linear
 from rouser.neuron import CubaLIF
-from rouser.sparse_input import event_linear, sparse_input_linear, spike_linear
 
 # Spike density (non-zeros over all inputs of a batch) up to which a hidden block reads its
 # input as events. Measured for NMNIST's 500 x 500 layer (T = 300, B = 32), 2 threads, a

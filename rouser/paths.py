@@ -83,7 +83,7 @@ def runs_dir(profile: str = DEFAULT_PROFILE, path: str | os.PathLike | None = No
 
 
 def cli_runs_dir(profile: str, path: str | os.PathLike | None = None) -> Path:
-    """Where `python -m rouser.train` writes: `path`, else `$ROUSER_RUNS`, else
+    """Where `python -m rouser train` writes: `path`, else `$ROUSER_RUNS`, else
     `<repo>/runs/<profile>` (git-ignored).
 
     Not `runs_dir`'s committed `records/<profile>`: there a stray run would join the records

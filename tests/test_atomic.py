@@ -20,8 +20,8 @@ from rouser.atomic import (
     atomic_write,
     remove_stale_temporaries,
 )
-from rouser.checkpoint import CorruptCheckpointError, load_checkpoint, save_checkpoint
 from rouser.config import resolve_run
+from rouser.runs.checkpoint import CorruptCheckpointError, load_checkpoint, save_checkpoint
 
 
 def write_text(path: Path, text: str = "{}") -> None:

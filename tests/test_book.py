@@ -27,12 +27,12 @@ import yaml
 
 from rouser import paths
 from rouser.config import load_config, resolve_run
-from rouser.epochs import LATER_MEASUREMENTS
-from rouser.experiments import all_runs
-from rouser.records import read_record, record_path
 from rouser.report.render import Rendered
-from rouser.results import RESULTS
-from rouser.train import TIMING_KEYS, train
+from rouser.runs.epochs import LATER_MEASUREMENTS
+from rouser.runs.experiments import all_runs
+from rouser.runs.records import read_record, record_path
+from rouser.runs.results import RESULTS
+from rouser.runs.train import TIMING_KEYS, train
 
 REPO = paths.REPO_ROOT
 BOOK = REPO / "book"
@@ -102,7 +102,7 @@ def test_reproduce_page_counts_each_profiles_runs() -> None:
         assert int(row.group(1)) == len(all_runs(profile)), profile
 
 
-# The CPU's instruction-set level in `env.numerics` (`rouser.records.numerics`): where it
+# The CPU's instruction-set level in `env.numerics` (`rouser.runs.records.numerics`): where it
 # differs, the same run's floats differ in the last bits (MKL's AVX2 path on AMD CPUs).
 CPU_LEVEL = ("cpu_capability", "mkl", "numba_cpu")
 # Across CPU levels, over the first 2 history entries (the untrained network and one epoch):

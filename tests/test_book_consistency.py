@@ -23,10 +23,10 @@ import yaml
 from rouser import paths
 from rouser.config import load_config
 from rouser.data.nmnist import ShiftRotate
-from rouser.experiments import experiment_runs
 from rouser.report import tables
 from rouser.report.render import experiment_records, styled_table
 from rouser.report.style import load_paper_values
+from rouser.runs.experiments import experiment_runs
 
 REPO = paths.REPO_ROOT
 BOOK = REPO / "book"

@@ -18,12 +18,12 @@ import pytest
 from toy_task import DATASET, toy_loaders, toy_settings
 
 import rouser
-import rouser.train as train_module
+import rouser.runs.train as train_module
 from rouser import paths
 from rouser.config import SETTINGS, resolve_run
-from rouser.interrupts import EXIT_TERMINATED, Terminated, terminate_as_exception
-from rouser.records import checkpoint_path, read_record, record_path
-from rouser.train import (
+from rouser.runs.interrupts import EXIT_TERMINATED, Terminated, terminate_as_exception
+from rouser.runs.records import checkpoint_path, read_record, record_path
+from rouser.runs.train import (
     TIMING_KEYS,
     _count_or_none,
     _integer,
@@ -76,14 +76,14 @@ def test_every_setting_has_a_typed_flag():
             assert f"--no-{name.replace('_', '-')}" in action.option_strings
             assert action.nargs == 0
         else:
-            assert action.type is not None and action.type.__module__ == "rouser.train"
+            assert action.type is not None and action.type.__module__ == "rouser.runs.train"
 
 
 def test_lr_th_1e_3_and_seed_010_train_from_the_command_line(tmp_path):
     """The issue's own command, as a researcher runs it: a real process, a real record."""
     nir_file = tmp_path / "net.nir"
     command = [
-        sys.executable, "-m", "rouser.train", "--dataset", "shd", "--method", "rouser",
+        sys.executable, "-m", "rouser.runs.train", "--dataset", "shd", "--method", "rouser",
         "--profile", "smoke", "--lr-th", "1e-3", "--seed", "010", "--epochs", "1",
         "--train-subset", "16", "--test-subset", "8", "--time-bins", "10", "--hidden", "8",
         "--no-progress", "--device", "cpu", "--data-root", str(tmp_path / "data"),
@@ -122,19 +122,27 @@ def test_a_bad_value_is_one_line_and_exit_status_2(args, named, tmp_path, capsys
         main(argv)
     assert stopped.value.code == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("python -m rouser.train: error: ")
+    assert err.count("\n") == 1 and err.startswith("python -m rouser train: error: ")
     assert named in err
     assert not list(tmp_path.glob("*.json"))  # refused before any run started
 
 
 def test_a_bad_value_from_a_real_process_is_one_line():
-    command = [sys.executable, "-m", "rouser.train", "--dataset", "nmnist", "--method", "rouser"]
+    command = [
+        sys.executable,
+        "-m",
+        "rouser.runs.train",
+        "--dataset",
+        "nmnist",
+        "--method",
+        "rouser",
+    ]
     result = subprocess.run(
         [*command, "--threads", "0"], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 2
     assert result.stderr == (
-        "python -m rouser.train: error: threads=0 is not allowed: it must be integer >= 1\n"
+        "python -m rouser train: error: threads=0 is not allowed: it must be integer >= 1\n"
     )
 
 
@@ -156,7 +164,7 @@ def test_help_shows_profiles_and_the_chosen_profiles_defaults(capsys):
 
 
 def test_version_flags():
-    for command in (["rouser.train"], ["rouser"]):
+    for command in (["rouser.runs.train"], ["rouser"]):
         result = subprocess.run(
             [sys.executable, "-m", *command, "--version"],
             capture_output=True,

@@ -16,8 +16,8 @@ from rouser.data import make_loaders
 from rouser.data.nmnist import ShiftRotate, shift_rotate
 from rouser.data.resident import ResidentSpikeLoader, ResidentSpikes
 from rouser.events import EventBatch
+from rouser.kernels.event_product import event_linear, sparse_input_linear
 from rouser.network import SpikingMLP
-from rouser.sparse_input import event_linear, sparse_input_linear
 
 
 def random_events(shape=(7, 3, 2, 5, 4), density=0.08, seed=0) -> EventBatch:

@@ -11,7 +11,8 @@ import torch
 from rouser.config import deep_merge, load_config, profile_config
 from rouser.data import binning_for
 from rouser.data.loaders import HOLDOUT_FRACTION
-from rouser.experiments import (
+from rouser.report.style import load_paper_values
+from rouser.runs.experiments import (
     NOTEBOOK_OPTIONS,
     NOTEBOOK_PARAMETERS,
     all_runs,
@@ -23,8 +24,7 @@ from rouser.experiments import (
     run_from_parameters,
     run_labels,
 )
-from rouser.report.style import load_paper_values
-from rouser.train import build_model
+from rouser.runs.train import build_model
 
 PROFILES = tuple(load_config()["profiles"])
 SETTINGS = {

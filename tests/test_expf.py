@@ -1,4 +1,4 @@
-"""`rouser.expf.expf`: glibc's float32 exponential, written out so that numba vectorises it.
+"""`rouser.kernels.expf.expf`: glibc's float32 exponential, written out so that numba vectorises it.
 
 The neuron's CPU backward pass (and so every committed training record) depends on each bit
 of this function; it must equal the C library's ``expf`` that the records were trained with.
@@ -14,7 +14,7 @@ import numba
 import numpy as np
 import pytest
 
-from rouser.expf import exp_array, expf
+from rouser.kernels.expf import exp_array, expf
 
 
 def _glibc_with_fma() -> bool:

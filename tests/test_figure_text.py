@@ -17,7 +17,7 @@ from matplotlib.text import Text
 from rouser.report.plotting import new_figure
 from rouser.report.render import render
 from rouser.report.style import BOOK_CONTENT_PX, MIN_TEXT_PX, STYLE
-from rouser.results import RESULTS
+from rouser.runs.results import RESULTS
 
 CSS_PX_PER_INCH = 96
 

@@ -1,4 +1,4 @@
-"""The first-steps study (`rouser.first_steps`) and its page (`rouser.report.studies`)."""
+"""The first-steps study (`rouser.runs.first_steps`) and its page (`rouser.report.studies`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from rouser import first_steps
 from rouser.report import studies
+from rouser.runs import first_steps
 
 
 def fake_record(hidden: float = 93.0) -> dict:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rouser.experiments import all_runs
+from rouser.runs.experiments import all_runs
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,19 +9,19 @@ import torch
 from torch.nn import functional
 from toy_task import DATASET, toy_loaders, toy_settings
 
-import rouser.sparse_input as sparse_input
-import rouser.train as train_module
+import rouser.kernels.event_product as sparse_input
+import rouser.runs.train as train_module
 from rouser.config import resolve_run
 from rouser.data import binning_for
 from rouser.data.binning import SpikeCollate
 from rouser.data.nmnist import NMNIST
 from rouser.data.readers import Recordings, open_split
 from rouser.events import EventBatch
+from rouser.kernels.event_product import spike_linear
 from rouser.loss import spike_rate_loss
 from rouser.network import HIDDEN_EVENTS_BELOW, HIDDEN_EVENTS_MIN_OUTPUTS, build_network
-from rouser.records import read_record, record_path
-from rouser.sparse_input import spike_linear
-from rouser.train import TIMING_KEYS, build_model, train
+from rouser.runs.records import read_record, record_path
+from rouser.runs.train import TIMING_KEYS, build_model, train
 
 
 def spikes_and_weight(density: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

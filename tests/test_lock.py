@@ -13,11 +13,11 @@ import threading
 import pytest
 
 from rouser.atomic import AtomicWriteError
-from rouser.lock import lock_path, run_lock
+from rouser.runs.lock import lock_path, run_lock
 
 HOLD = """
 import sys
-from rouser.lock import run_lock
+from rouser.runs.lock import run_lock
 with run_lock(sys.argv[1], sys.argv[2]):
     print("held", flush=True)
     sys.stdin.readline()

@@ -8,15 +8,15 @@ import pytest
 import torch
 
 from rouser.config import resolve_run
-from rouser.epochs import evaluate
-from rouser.metrics import (
+from rouser.network import SpikingMLP
+from rouser.runs.epochs import evaluate
+from rouser.runs.metrics import (
     ActivityMeter,
     summarize,
     synapse_weights,
     threshold_stats,
     weight_change,
 )
-from rouser.network import SpikingMLP
 
 
 def spikes(rows: list[list[list[int]]]) -> torch.Tensor:

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
+from rouser.kernels.event_product import sparse_input_linear
 from rouser.loss import predict, spike_rate_loss, target_rates
 from rouser.network import build_network
-from rouser.sparse_input import sparse_input_linear
 
 
 def test_network_flattens_each_step_and_returns_every_layer() -> None:

@@ -20,15 +20,15 @@ import torch
 from toy_task import CHANNELS, STEPS, toy_loaders
 
 import rouser.nir_graph
-import rouser.train as train_module
+import rouser.runs.train as train_module
 from rouser import from_nir, to_nir
-from rouser.checkpoint import load_checkpoint
 from rouser.config import resolve_run
 from rouser.data import make_loaders
 from rouser.network import SpikingMLP
 from rouser.nir_graph import SNNTORCH_DT, peer_spikes
-from rouser.records import checkpoint_path, record_path, write_record
-from rouser.train import export_run
+from rouser.runs.checkpoint import load_checkpoint
+from rouser.runs.records import checkpoint_path, record_path, write_record
+from rouser.runs.train import export_run
 
 # The bar for a peer: the share of output spike values (spike or no spike, per step,
 # sample and neuron) that agree.

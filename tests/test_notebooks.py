@@ -14,9 +14,9 @@ import papermill
 import pytest
 
 from rouser.config import DATASETS
-from rouser.experiments import NOTEBOOK_OPTIONS, NOTEBOOK_PARAMETERS
 from rouser.paths import NOTEBOOKS_DIR
-from rouser.results import RESULTS
+from rouser.runs.experiments import NOTEBOOK_OPTIONS, NOTEBOOK_PARAMETERS
+from rouser.runs.results import RESULTS
 
 ALL = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 

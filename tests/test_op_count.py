@@ -20,7 +20,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from rouser import CubaLIF
 
-# Set before anything imports rouser.kernels_triton (triton.jit reads it then).
+# Set before anything imports rouser.kernels.fused_triton (triton.jit reads it then).
 os.environ["TRITON_INTERPRET"] = "1"
 
 

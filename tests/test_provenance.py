@@ -13,18 +13,18 @@ import pytest
 import torch
 from toy_task import DATASET, toy_loaders, toy_settings
 
-import rouser.train as train_module
-from rouser import records
-from rouser.checkpoint import ALLOW_OTHER_NUMERICS
+import rouser.runs.train as train_module
 from rouser.config import resolve_run
-from rouser.records import (
+from rouser.runs import records
+from rouser.runs.checkpoint import ALLOW_OTHER_NUMERICS
+from rouser.runs.records import (
     checkpoint_path,
     code_changes,
     mkl_code_path,
     read_record,
     record_path,
 )
-from rouser.train import train
+from rouser.runs.train import train
 
 
 def toy_run():
@@ -102,7 +102,7 @@ def _git(repo: Path, *args: str) -> str:
 
 @pytest.fixture
 def clone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A committed clone layout that `rouser.records` inspects instead of this checkout."""
+    """A committed clone layout that `rouser.runs.records` inspects instead of this checkout."""
     repo = tmp_path / "clone"
     (repo / "rouser").mkdir(parents=True)
     (repo / "rouser" / "optim.py").write_text("lr_w = 1\n")
@@ -142,9 +142,9 @@ def test_training_from_a_modified_tree_says_so(clone: Path, tmp_path: Path) -> N
 
 @pytest.mark.skipif(not torch.backends.mkl.is_available(), reason="this torch has no MKL")
 def test_mkl_code_path_is_the_one_mkl_takes() -> None:
-    """MKL's path decides a run's bits (`rouser.records.mkl_code_path`); limited to AVX2,
+    """MKL's path decides a run's bits (`rouser.runs.records.mkl_code_path`); limited to AVX2,
     as MKL limits itself on AMD CPUs, it says so."""
-    code = "from rouser.records import mkl_code_path; print(mkl_code_path())"
+    code = "from rouser.runs.records import mkl_code_path; print(mkl_code_path())"
     limited = subprocess.run(
         [sys.executable, "-c", code],
         env={**os.environ, "MKL_ENABLE_INSTRUCTIONS": "AVX2"},

@@ -20,8 +20,8 @@ from toy_task import DATASET, toy_loaders, toy_settings
 
 from rouser import paths
 from rouser.config import resolve_run
-from rouser.epochs import LATER_MEASUREMENTS
-from rouser.records import (
+from rouser.runs.epochs import LATER_MEASUREMENTS
+from rouser.runs.records import (
     RecordError,
     load_records,
     read_record,
@@ -30,7 +30,7 @@ from rouser.records import (
     run_of,
     write_record,
 )
-from rouser.train import train
+from rouser.runs.train import train
 
 REPO = paths.REPO_ROOT
 COMMITTED = paths.RECORDS_DIR / "cpu"
@@ -175,7 +175,7 @@ TINY_NOTEBOOK = {
             "execution_count": None,
             "metadata": {},
             "outputs": [],
-            "source": "from rouser.records import load_records\nload_records(RUNS)",
+            "source": "from rouser.runs.records import load_records\nload_records(RUNS)",
         }
     ],
     "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},

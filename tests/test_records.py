@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 import torch
 
-from rouser import paths, records
+from rouser import paths
 from rouser.atomic import atomic_write
 from rouser.config import resolve_run
-from rouser.metrics import summarize
-from rouser.records import (
+from rouser.runs import records
+from rouser.runs.metrics import summarize
+from rouser.runs.records import (
     LOCAL_PATH_KEYS,
     checkpoint_path,
     environment,
@@ -162,7 +163,7 @@ def test_nan_is_refused_before_the_file_is_touched(tmp_path):
 
 
 def test_read_record_errors_are_clear(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"rouser\.train"):
+    with pytest.raises(FileNotFoundError, match=r"rouser\.runs\.train"):
         read_record(tmp_path / "missing.json")
     corrupt = tmp_path / "corrupt.json"
     corrupt.write_text('{"schema": 1, "hist')

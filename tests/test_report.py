@@ -21,9 +21,6 @@ from toy_task import CHANNELS, STEPS, toy_loaders
 
 from rouser import paths
 from rouser.config import deep_merge, load_config, resolve_run
-from rouser.experiments import run_labels
-from rouser.metrics import summarize
-from rouser.records import load_records, numerics, record_path, write_record
 from rouser.report import axis, claims, curves, figures, tables
 from rouser.report.render import Rendered, book_profile, render, save
 from rouser.report.style import duration, load_paper_values
@@ -40,8 +37,11 @@ from rouser.report.verdicts import (
     compare,
     verdict,
 )
-from rouser.results import RESULTS, result_runs
-from rouser.train import train
+from rouser.runs.experiments import run_labels
+from rouser.runs.metrics import summarize
+from rouser.runs.records import load_records, numerics, record_path, write_record
+from rouser.runs.results import RESULTS, result_runs
+from rouser.runs.train import train
 
 PAPER_MD = Path(__file__).resolve().parents[2] / "shared" / "paper.md"
 QUANTILES = ("min", "q05", "q25", "q50", "q75", "q95", "max")
@@ -100,7 +100,7 @@ def make_record(run, status: str = "finished") -> dict:
     if status == "non-convergent":  # at chance throughout, as summarize() requires
         for entry in history:
             entry["test_accuracy"] = 1.0 / run.n_classes
-    if status == "non-convergent":  # rouser.records checks the status against the history
+    if status == "non-convergent":  # rouser.runs.records checks the status against the history
         for entry in history:
             entry["test_accuracy"] = 1.0 / run.n_classes
     return {
@@ -658,7 +658,7 @@ def test_every_claim_and_paper_point_uses_one_axis(tmp_path, paper):
 def test_figures_from_really_trained_tiny_runs(tmp_path):
     """Train Table I's smoke NMNIST runs at toy size, then draw every NMNIST view from them.
 
-    This checks the figures against records that `rouser.train` really writes (keys, layers,
+    This checks the figures against records that `rouser.runs.train` really writes (keys, layers,
     statuses), not only against the records built above.
     """
     torch.set_num_threads(1)

@@ -8,9 +8,9 @@ import yaml
 
 from rouser import paths
 from rouser.config import load_config
-from rouser.experiments import experiment_names, experiment_runs
 from rouser.report.render import DRAWERS
-from rouser.results import RESULTS, Result, result, result_runs
+from rouser.runs.experiments import experiment_names, experiment_runs
+from rouser.runs.results import RESULTS, Result, result, result_runs
 
 PAPER_VALUES = yaml.safe_load((paths.REPO_ROOT / "rouser" / "paper_values.yml").read_text())
 PROFILES = tuple(load_config()["profiles"])

@@ -1,4 +1,4 @@
-"""One run's summary table and curves, drawn from a record that `rouser.train` really wrote."""
+"""One run's summary table and curves, drawn from a record that `rouser.runs.train` really wrote."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from rouser.config import resolve_run
 from rouser.report.run_plots import history_frame, plot_run, run_provenance, run_summary
-from rouser.train import train
+from rouser.runs.train import train
 
 
 def _time_first(

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from rouser.atomic import AtomicWriteError
-from rouser.lock import lock_path, run_lock
+from rouser.runs.lock import lock_path, run_lock
 
 
 def test_lock_planted_as_symlink_is_refused_and_target_kept(tmp_path: Path) -> None:
@@ -48,7 +48,7 @@ def test_lock_planted_as_fifo_is_refused_without_hanging(tmp_path: Path) -> None
 FULL = """
 import resource, signal, sys, torch
 from pathlib import Path
-from rouser.checkpoint import save_checkpoint
+from rouser.runs.checkpoint import save_checkpoint
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 16, 1 << 16))
 try:

@@ -30,8 +30,8 @@ import pytest
 import torch
 
 from rouser import paths
-from rouser.records import checkpoint_path, environment, read_record, record_path
-from rouser.train import TIMING_KEYS
+from rouser.runs.records import checkpoint_path, environment, read_record, record_path
+from rouser.runs.train import TIMING_KEYS
 
 REPO = paths.REPO_ROOT
 TEMPLATES = REPO / "tests" / "slurm"

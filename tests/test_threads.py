@@ -8,9 +8,9 @@ import numba
 import pytest
 import torch
 
-from rouser import kernels
 from rouser.events import EventBatch
-from rouser.sparse_input import event_linear
+from rouser.kernels import loops as kernels
+from rouser.kernels.event_product import event_linear
 
 
 @pytest.fixture

@@ -12,13 +12,13 @@ import pytest
 import torch
 from toy_task import CLASSES, DATASET, toy_loaders, toy_settings
 
-import rouser.epochs as epochs_module
-import rouser.train as train_module
+import rouser.runs.epochs as epochs_module
+import rouser.runs.train as train_module
 from rouser.config import resolve_run
 from rouser.data import make_loaders
-from rouser.epochs import check_finite
-from rouser.records import checkpoint_path, numerics, read_record, record_path, write_record
-from rouser.train import TIMING_KEYS, check_reusable, main, resolve_device, train
+from rouser.runs.epochs import check_finite
+from rouser.runs.records import checkpoint_path, numerics, read_record, record_path, write_record
+from rouser.runs.train import TIMING_KEYS, check_reusable, main, resolve_device, train
 
 
 def toy_run(method: str = "rouser", **overrides):
@@ -434,7 +434,7 @@ def test_sparse_history_records_its_schedule_and_resumes_exactly(tmp_path, monke
 
 
 def test_dead_per_batch_counts_neurons_silent_on_a_whole_batch():
-    from rouser.metrics import ActivityMeter
+    from rouser.runs.metrics import ActivityMeter
 
     meter = ActivityMeter()
     spikes = torch.zeros(4, 2, 3)  # [T, B, N]: neuron 0 fires for input 0 only

@@ -1,6 +1,6 @@
 """The Triton kernels against the reference neuron, run on the CPU by Triton's interpreter.
 
-``TRITON_INTERPRET=1`` must be set before ``rouser.kernels_triton`` is imported (``triton.jit``
+``TRITON_INTERPRET=1`` must be set before ``rouser.kernels.fused_triton`` is imported (``triton.jit``
 decides then whether to compile or interpret), so it is set here before the import; the
 module is skipped where triton is not installed. The interpreter executes each program with
 numpy, one block at a time, so the cases are small: a few dozen steps and columns, with a
@@ -18,11 +18,11 @@ import pytest
 import torch
 
 os.environ["TRITON_INTERPRET"] = "1"
-kernels_triton = pytest.importorskip("rouser.kernels_triton")
+kernels_triton = pytest.importorskip("rouser.kernels.fused_triton")
 
 from rouser import CubaLIF  # noqa: E402
 from rouser.dynamics import TRITON_FIXED_POINT, cuba_lif, resolve_backend  # noqa: E402
-from rouser.kernels import backward_torch, forward_torch  # noqa: E402
+from rouser.kernels.loops import backward_torch, forward_torch  # noqa: E402
 
 TABLE_II = {"current_decay": 0.75, "voltage_decay": 0.97, "tau": 3.75, "scale": 1.5}
 

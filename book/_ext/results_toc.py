@@ -1,6 +1,6 @@
 """The book's result pages come from the results registry, not from a hand-kept list.
 
-Why: adding a figure should be one registry entry (`rouser.results.RESULTS`), its draw
+Why: adding a figure should be one registry entry (`rouser.runs.results.RESULTS`), its draw
 function and its notebook, nothing else. `_toc.yml` marks where the result pages go with
 `glob: results/*`. Before sphinx-external-toc reads the table of contents (`config-inited`,
 its priority 900), this extension links `results/<name>.ipynb` to the notebook
@@ -19,7 +19,7 @@ import yaml
 from sphinx.application import Sphinx
 from sphinx.config import Config
 
-from rouser.results import RESULTS
+from rouser.runs.results import RESULTS
 
 PLACEHOLDER = {"glob": "results/*"}
 

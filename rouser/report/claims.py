@@ -14,7 +14,6 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from rouser.experiments import experiment_runs, run_labels
 from rouser.report import axis
 from rouser.report.plotting import require
 from rouser.report.style import METHOD_LABELS, load_paper_values, provenance
@@ -37,7 +36,8 @@ from rouser.report.verdicts import (
     summary,
     value_at,
 )
-from rouser.results import RESULTS
+from rouser.runs.experiments import experiment_runs, run_labels
+from rouser.runs.results import RESULTS
 
 # ---------------------------------------------------------------------------- the claims
 

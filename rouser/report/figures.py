@@ -1,6 +1,6 @@
 """The paper's figures (Figs. 2-6) and the learned thresholds, drawn from run records.
 
-Each function takes the records DataFrame of ``rouser.records.load_records`` (one row per
+Each function takes the records DataFrame of ``rouser.runs.records.load_records`` (one row per
 run and epoch) and the paper's numbers from ``paper_values.yml``, and returns a matplotlib
 ``Figure``: nothing between the runs and the page is typed in. Records hold fractions;
 everything drawn is in percent, as the paper prints it. Ours is solid, the paper's is

@@ -1,6 +1,6 @@
 """From a registry entry to a page: select the runs, draw, save, display.
 
-Notebooks call `render(name)` only. It reads the runs of result `name` (``rouser.results``)
+Notebooks call `render(name)` only. It reads the runs of result `name` (``rouser.runs.results``)
 from the committed records (or any runs folder), lists missing runs with the command that
 makes them instead of failing obscurely, draws with the entry's function, saves vector
 files under ``data/results/<profile>/figures/`` and displays the result with a footer that
@@ -24,12 +24,12 @@ from matplotlib.figure import Figure
 
 from rouser import paths
 from rouser.atomic import atomic_write
-from rouser.experiments import missing_runs
-from rouser.records import load_records, record_path
 from rouser.report import claims, curves, figures, studies, tables, verdicts
 from rouser.report.plotting import runs_provenance
 from rouser.report.style import _METADATA, DONE_STATUSES, STYLE
-from rouser.results import RESULTS, result, result_runs
+from rouser.runs.experiments import missing_runs
+from rouser.runs.records import load_records, record_path
+from rouser.runs.results import RESULTS, result, result_runs
 
 # ---------------------------------------------------------------------------- saving
 
@@ -282,7 +282,7 @@ def render(
     figures_dir: str | os.PathLike | None = None,
     config: dict | None = None,
 ) -> Rendered:
-    """Draw one result of the registry (`rouser.results`) from its runs' records, save it,
+    """Draw one result of the registry (`rouser.runs.results`) from its runs' records, save it,
     and return it for display.
 
     `profile=None` shows the committed records (`book_profile`). Missing or unfinished runs

@@ -1,7 +1,7 @@
 """Pages drawn from study records (`records/studies/`), not from training runs.
 
 ``first_steps``: why the baseline at a low fixed threshold fails at the start
-(`rouser.first_steps`), with the estimate of how far one Adam step moves the output voltage
+(`rouser.runs.first_steps`), with the estimate of how far one Adam step moves the output voltage
 computed from the recorded quantities, beside the measured change.
 """
 
@@ -13,10 +13,10 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from rouser import first_steps as study
 from rouser.loss import spike_rate_loss
 from rouser.report.plotting import new_figure
 from rouser.report.style import _PALETTE, METHOD_COLORS, STYLE
+from rouser.runs import first_steps as study
 
 COLORS = {"0.25": _PALETTE[3], "1.25": METHOD_COLORS["baseline"]}
 
@@ -26,7 +26,7 @@ def load_study() -> dict:
     path = study.DEFAULT_OUTPUT
     if not path.is_file():
         raise FileNotFoundError(
-            f"no study record at {path}; make it with `python -m rouser.first_steps "
+            f"no study record at {path}; make it with `python -m rouser.runs.first_steps "
             "--data-root <your data folder>`"
         )
     record = json.loads(path.read_text())

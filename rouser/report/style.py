@@ -2,7 +2,7 @@
 
 Shared by every table, figure and run plot, so that a label, an architecture string or a
 provenance line reads the same everywhere. Imports matplotlib and seaborn; the Snakefile
-and the results registry (`rouser.results`) do not import this package.
+and the results registry (`rouser.runs.results`) do not import this package.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 
 from rouser.config import profile_config
-from rouser.experiments import experiment_runs, run_labels
 from rouser.report.plotting import last_epochs, require, seeds_text
 from rouser.report.style import (
     DATASET_LABELS,
@@ -18,6 +17,7 @@ from rouser.report.style import (
     load_paper_values,
     provenance,
 )
+from rouser.runs.experiments import experiment_runs, run_labels
 
 # ---------------------------------------------------------------------------- tables
 

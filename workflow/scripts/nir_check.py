@@ -6,7 +6,7 @@ none is typed by hand. Steps, and why:
 1. Train (or find, when its record exists) two short cpu-profile runs on the real N-MNIST
    recordings: Rouser, whose neurons each learn their own threshold, and the baseline, whose
    threshold stays 1.25 for all (snnTorch's importer reads only uniform thresholds).
-2. Export each run's checkpoint with `rouser.train.export_run` (one 1 ms bin = dt), read
+2. Export each run's checkpoint with `rouser.runs.train.export_run` (one 1 ms bin = dt), read
    the `.nir` file back with `rouser.from_nir`, and check that it is the same network.
 3. Run each network in rouser and in the peers, norse (per-neuron thresholds) and snnTorch
    (baseline only, from a graph exported at its fixed dt of 1e-4 s), on the 100 held-out test
@@ -32,14 +32,14 @@ import torch
 
 from rouser import from_nir, to_nir
 from rouser.atomic import atomic_write
-from rouser.checkpoint import load_checkpoint
 from rouser.config import RunConfig, resolve_run
 from rouser.data import make_loaders
 from rouser.loss import predict
 from rouser.network import SpikingMLP
 from rouser.nir_graph import SNNTORCH_DT, peer_spikes
-from rouser.records import checkpoint_path
-from rouser.train import build_model, export_run, train
+from rouser.runs.checkpoint import load_checkpoint
+from rouser.runs.records import checkpoint_path
+from rouser.runs.train import build_model, export_run, train
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("torch", "nir", "nirtorch", "norse", "snntorch")

@@ -20,7 +20,7 @@ from pathlib import Path
 from rouser.atomic import atomic_write
 from rouser.config import DATASETS
 from rouser.data import make_loaders
-from rouser.experiments import all_runs
+from rouser.runs.experiments import all_runs
 
 
 def prepare(profile: str, dataset: str, data_root: str | None, output: Path) -> dict:

@@ -23,7 +23,7 @@ import nbformat
 from nbclient import NotebookClient
 
 from rouser.paths import NOTEBOOKS_DIR
-from rouser.results import RESULTS
+from rouser.runs.results import RESULTS
 
 PLACEHOLDER = "<svg>drawn from the records; not compared</svg>"
 SVG = re.compile(r"(<\?xml[\s\S]*?)?<svg[\s\S]*</svg>\s*")

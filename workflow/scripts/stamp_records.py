@@ -1,6 +1,6 @@
 """Stamp run records written before records carried a digest: check, then add the digest.
 
-Why: `rouser.records` refuses a finished record without a `digest` (a SHA-256 of the rest of
+Why: `rouser.runs.records` refuses a finished record without a `digest` (a SHA-256 of the rest of
 the record), so that a hand edit is detected. Records trained before digests existed are
 stamped once by this script, which first checks everything else about them (`check_record`:
 types, ranges, run id = file name = hash of the config, summary = what the history gives)
@@ -17,7 +17,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from rouser.records import RecordError, check_record, record_digest, write_record
+from rouser.runs.records import RecordError, check_record, record_digest, write_record
 
 
 def stamp(path: Path) -> bool:

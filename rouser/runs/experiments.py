@@ -20,7 +20,7 @@ from typing import Any
 
 from rouser.config import RunConfig, check_choice, load_config, profile_config, resolve_run
 from rouser.paths import DEFAULT_PROFILE
-from rouser.records import record_path
+from rouser.runs.records import record_path
 
 # The run settings a training notebook's `parameters` cell exposes, and its other parameters.
 NOTEBOOK_PARAMETERS = (

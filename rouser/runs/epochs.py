@@ -1,6 +1,6 @@
 """One epoch: the training pass, the evaluation pass, and the measurements of the record.
 
-Split from `rouser.train` (which orchestrates a run: seeds, checkpoints, resume, records)
+Split from `rouser.runs.train` (which orchestrates a run: seeds, checkpoints, resume, records)
 so that each module has one job. Why the measurements are taken here and this way:
 
 * Epoch 0 is the untrained network, evaluated before any update, because Figs. 3-5 start
@@ -8,7 +8,7 @@ so that each module has one job. Why the measurements are taken here and this wa
   batches (the network changes while they are counted), as is usual.
 * The measurements read the spikes the forward pass already returns
   (`SpikingMLP.forward_layers`) during evaluation only, so training itself does no extra work.
-* Progress bars are plain `tqdm.tqdm` (see `rouser.train`).
+* Progress bars are plain `tqdm.tqdm` (see `rouser.runs.train`).
 """
 
 from __future__ import annotations
@@ -21,17 +21,17 @@ from typing import TYPE_CHECKING
 import torch
 from tqdm import tqdm
 
-from rouser.checkpoint import Loaders
 from rouser.config import RunConfig
 from rouser.loss import predict, spike_rate_loss
-from rouser.metrics import ActivityMeter, threshold_stats, weight_change
 from rouser.network import SpikingMLP
+from rouser.runs.checkpoint import Loaders
+from rouser.runs.metrics import ActivityMeter, threshold_stats, weight_change
 
 if TYPE_CHECKING:  # rouser.data pulls in tonic, which the report pages never need
     from rouser.data.loaders import Loader
 
 # History keys measured since records were first committed: an older record lacks them
-# (its steps and samples follow from its epochs: `rouser.records.training_progress`).
+# (its steps and samples follow from its epochs: `rouser.runs.records.training_progress`).
 LATER_MEASUREMENTS = ("dead_per_batch", "steps", "samples")
 
 

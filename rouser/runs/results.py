@@ -5,7 +5,7 @@ renderer (which draw function, which runs, which of the paper's values) and the 
 read ``RESULTS``. Adding a figure is one entry here, its draw function in
 :mod:`rouser.report` and its notebook ``notebooks/<name>.ipynb``. Which runs an experiment
 trains is declared in ``_config.yml`` (``experiments``) and expanded by
-:mod:`rouser.experiments`.
+:mod:`rouser.runs.experiments`.
 
 This module imports neither matplotlib nor torch, so the Snakefile can build its job graph
 without them; ``draw`` names a function of ``rouser.report.tables``, ``figures`` or
@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 
 from rouser.config import RunConfig, check_choice
-from rouser.experiments import experiment_runs
+from rouser.runs.experiments import experiment_runs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +82,7 @@ RESULTS: dict[str, Result] = {
         ),
         Result(
             "first_steps", "Why low thresholds fail at the start (new)", "first_steps",
-            study=("records/studies/first_steps.json", "rouser.first_steps"),
+            study=("records/studies/first_steps.json", "rouser.runs.first_steps"),
         ),
         Result(
             "thresholds", "Learned thresholds (new)", "thresholds", ("table1",), ("nmnist",), None

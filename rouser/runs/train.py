@@ -2,7 +2,7 @@
 
 `train(run)` trains one (dataset, method, hyperparameters, seed) and leaves
 `<runs_dir>/<run_id>.json`, from which every figure is drawn; one epoch's work and
-measurements are `rouser.epochs`. Why it is built this way:
+measurements are `rouser.runs.epochs`. Why it is built this way:
 
 * `torch.manual_seed(run.seed)` is called right before the network is built: the same
   seed gives the same initial weights for every method and lr_Th (the Fig. 6 ablation).
@@ -40,15 +40,6 @@ from tqdm import tqdm
 import rouser
 from rouser import paths
 from rouser.atomic import remove_stale_temporaries
-from rouser.checkpoint import (
-    Loaders,
-    environment_entry,
-    load_checkpoint,
-    resume_environments,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
 from rouser.config import (
     DATASETS,
     FLAG,
@@ -65,18 +56,27 @@ from rouser.config import (
 )
 from rouser.data import make_loaders
 from rouser.data.errors import CorruptRecordingError, DatasetNotFoundError, UnreadableDataError
-from rouser.epochs import new_counts, records_epoch, run_epoch
-from rouser.interrupts import EXIT_TERMINATED, Terminated, terminate_as_exception
-from rouser.lock import run_lock
-from rouser.metrics import (
-    summarize,
-    synapse_weights,
-)
 from rouser.network import SpikingMLP, build_network
 from rouser.nir_graph import to_nir
 from rouser.optim import make_optimizer
 from rouser.paths import DEFAULT_PROFILE
-from rouser.records import (
+from rouser.runs.checkpoint import (
+    Loaders,
+    environment_entry,
+    load_checkpoint,
+    resume_environments,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from rouser.runs.epochs import new_counts, records_epoch, run_epoch
+from rouser.runs.interrupts import EXIT_TERMINATED, Terminated, terminate_as_exception
+from rouser.runs.lock import run_lock
+from rouser.runs.metrics import (
+    summarize,
+    synapse_weights,
+)
+from rouser.runs.records import (
     SCHEMA,
     checkpoint_path,
     environment,
@@ -143,7 +143,7 @@ def export_run(run: RunConfig, runs_dir: str | Path | None, path: str | Path) ->
     if record["status"] not in ("finished", "non-convergent"):
         raise ValueError(
             f"run {run.run_id} is {record['status']!r}; only a finished run is exported "
-            "(train it first: python -m rouser.train)"
+            "(train it first: python -m rouser train)"
         )
     checkpoint = load_checkpoint(checkpoint_path(run, runs_dir), run, record["data"])
     with torch.random.fork_rng(devices=[]):  # build_model seeds torch: keep the caller's RNG
@@ -386,7 +386,7 @@ def _train(
 # The command line. Settings take the type their `rouser.config.SETTINGS` entry declares:
 # decimal integers ("010" is 10), floats ("1e-3"), --x/--no-x switches, sizes ("64,64"),
 # counts or "none". Bounds stay `check_setting`'s, the one check every entry point shares.
-PROG = "python -m rouser.train"
+PROG = "python -m rouser train"
 _METAVARS = {INT: "N", REAL: "X", SIZES: "N,N,...", OPTIONAL_INT: "N|none"}
 
 

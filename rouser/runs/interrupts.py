@@ -3,7 +3,7 @@
 Why: Python's default SIGTERM action ends the process at once, without unwinding, so a run
 killed by a scheduler (SLURM at its time limit, Snakemake cancelling jobs, `kill`) left its
 record saying "running" for good. Inside `terminate_as_exception()` SIGTERM raises
-`Terminated` in the main thread instead; `rouser.train` then marks the record "failed" with
+`Terminated` in the main thread instead; `rouser.runs.train` then marks the record "failed" with
 the reason, and the checkpoint of the last finished epoch stays on disk for a rerun to
 resume from.
 """

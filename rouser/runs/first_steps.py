@@ -13,7 +13,7 @@ moves the output voltage,
 the steady-state voltage change when every weight of the output layer moves by lr_W
 against active inputs (Adam's first step moves each weight by about lr_W). Run it with
 
-    python -m rouser.first_steps --data-root /path/to/data [--output records/studies/first_steps.json]
+    python -m rouser.runs.first_steps --data-root /path/to/data [--output records/studies/first_steps.json]
 
 The record holds the settings, the data fingerprint, the environment and every step; the
 book's page "Why low thresholds fail at the start" is drawn from it, and a test retrains
@@ -30,10 +30,10 @@ import torch
 
 from rouser.atomic import atomic_write
 from rouser.config import RunConfig, resolve_run
-from rouser.epochs import train_epoch
 from rouser.optim import make_optimizer
 from rouser.paths import RECORDS_DIR
-from rouser.records import environment, portable_data
+from rouser.runs.epochs import train_epoch
+from rouser.runs.records import environment, portable_data
 
 THRESHOLDS = (0.25, 1.25)
 EPOCHS = 2
@@ -49,9 +49,9 @@ def study_run(threshold: float) -> RunConfig:
 def trace(
     run: RunConfig, loaders: tuple, device: torch.device, epochs: int | None = None
 ) -> list[dict]:
-    """Train `run` through `rouser.epochs.train_epoch` for its epochs (or the first
+    """Train `run` through `rouser.runs.epochs.train_epoch` for its epochs (or the first
     `epochs`: a test retraces the start), measuring every step."""
-    from rouser.train import build_model  # the run code, as training builds it
+    from rouser.runs.train import build_model  # the run code, as training builds it
 
     torch.set_num_threads(run.threads)
     torch.set_flush_denormal(run.flush_denormal)
@@ -98,7 +98,7 @@ def study(data_root: str | Path | None = None, cache_dir: str | Path | None = No
 
 
 def main(argv: list[str] | None = None) -> Path:
-    parser = argparse.ArgumentParser(prog="python -m rouser.first_steps", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m rouser.runs.first_steps", description=__doc__)
     parser.add_argument("--data-root", type=Path, help="default: $ROUSER_DATA or data")
     parser.add_argument("--cache-dir", type=Path, help="default: $ROUSER_CACHE or <data>/cache")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)

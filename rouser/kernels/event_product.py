@@ -44,7 +44,7 @@ import torch
 from torch.nn import functional
 
 from rouser.events import EventBatch
-from rouser.threads import follow_torch
+from rouser.kernels.threads import follow_torch
 
 
 # Both passes give each of numba's threads whole rows: the compressed rows are the same at any
@@ -83,7 +83,7 @@ def _fill_rows(x, pointers):  # pragma: no cover - compiled
     return columns, values
 
 
-# The forward product gives each of numba's threads (`rouser.threads.follow_torch`) whole
+# The forward product gives each of numba's threads (`rouser.kernels.threads.follow_torch`) whole
 # rows, so every output element sums in the order one thread would: results do not depend
 # on the thread count. The weight gradient stays serial: many input rows add to each of its
 # rows, and splitting its columns between threads instead measured 7x slower (and a counting

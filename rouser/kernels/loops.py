@@ -22,7 +22,7 @@ Two implementations of the same two kernels:
 On the CPU a numba loop does each pass in one sweep over memory instead of ~5 tiny torch
 ops per step; fusing the surrogate into the backward sweep beats five vectorised torch
 passes over the same tensor (measured, 1 thread, ``[300, 32, 500]``: 25 ms vs 42 ms). Its
-exponential is `rouser.expf.exp`, glibc's ``expf`` written out so that the sweep vectorises
+exponential is `rouser.kernels.expf.exp`, glibc's ``expf`` written out so that the sweep vectorises
 (``[100, 128, 200]`` on one thread: 18.6 ms with the C library's call, 9.4 ms). On
 CUDA the torch versions run: the forward loop launches ~5 kernels per step over all neurons
 of the batch, and the backward's two linear filters are a single ``[T, T]`` matrix product
@@ -37,10 +37,10 @@ import numba
 import numpy as np
 import torch
 
-from rouser.expf import exp
 from rouser.fixed_point import STATE_SCALE, shift_to_zero, to_state
+from rouser.kernels.expf import exp
+from rouser.kernels.threads import follow_torch
 from rouser.surrogate import surrogate_derivative
-from rouser.threads import follow_torch
 
 
 # Every loop gives each sample of the batch to one thread (``prange``; samples never
@@ -49,7 +49,7 @@ from rouser.threads import follow_torch
 # [100, 32, 200] forward pass on one thread. Each element sees the same operations in the
 # same order whatever the thread count, and there is no fastmath, so the forward pass stays
 # bit-identical to torch's and every pass to a serial run. Threads: numba's, which follow
-# ``torch.set_num_threads`` (`rouser.threads.follow_torch`).
+# ``torch.set_num_threads`` (`rouser.kernels.threads.follow_torch`).
 @numba.njit(cache=True, parallel=True)
 def _forward_numba(x, th, cd, vd, spikes, voltage):  # pragma: no cover - compiled
     steps, batch, neurons = x.shape

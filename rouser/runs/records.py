@@ -8,7 +8,7 @@ moment leaves either the old file or the new one, never a torn one.
 
 Nothing is drawn from a record that is not proven first (`check_record`, run by every read):
 its fields have their types and ranges, its run id is its file's name and the hash of its
-config, a finished record's summary is what `rouser.metrics.summarize` computes from its
+config, a finished record's summary is what `rouser.runs.metrics.summarize` computes from its
 history, and its `digest` (a SHA-256 of the rest, written by `write_record`) matches, so a
 hand edit anywhere is an error naming the file. `load_records` also refuses two files
 holding the same run (a record copied over another's).
@@ -48,8 +48,8 @@ from rouser.config import (
     check_setting,
     run_fields,
 )
-from rouser.metrics import summarize
 from rouser.paths import REPO_ROOT
+from rouser.runs.metrics import summarize
 
 SCHEMA = 1
 STATUSES = ("running", "finished", "non-convergent", "failed")
@@ -305,8 +305,8 @@ def read_record(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"no run record at {path}; records are written by rouser.train.train "
-            "(or `python -m rouser.train`) into the runs folder"
+            f"no run record at {path}; records are written by rouser.runs.train.train "
+            "(or `python -m rouser train`) into the runs folder"
         )
     try:
         record = json.loads(path.read_text())
@@ -323,8 +323,8 @@ def _record_paths(runs_dir_or_paths: str | Path | Iterable[str | Path]) -> list[
         if source.is_file():
             return [source]
         raise FileNotFoundError(
-            f"runs folder {source} does not exist; train runs first (rouser.train.train or "
-            "`python -m rouser.train`) or point to the folder that holds their records"
+            f"runs folder {source} does not exist; train runs first (rouser.runs.train.train or "
+            "`python -m rouser train`) or point to the folder that holds their records"
         )
     return [Path(path) for path in runs_dir_or_paths]
 
@@ -494,7 +494,7 @@ def environment(device: torch.device) -> dict:
     `numerics` holds what the numbers depend on beyond the run's settings: the device type,
     torch's CPU threads, torch's deterministic-algorithms flag, the library versions and the
     CPU's instruction-set level. A finished record is reused only where these agree
-    (`rouser.train`). `git` says whether the code differed from `git_commit`
+    (`rouser.runs.train`). `git` says whether the code differed from `git_commit`
     (`code_changes`). `slurm_job_id`, present only in a SLURM job, ties the record to the
     job's log and accounting on the cluster that ran it.
     """

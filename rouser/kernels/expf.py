@@ -20,7 +20,7 @@ other platforms get glibc's values too.
 Example::
 
     >>> import numpy as np
-    >>> from rouser.expf import exp_array
+    >>> from rouser.kernels.expf import exp_array
     >>> exp_array(np.array([0.0, -1.0, -200.0], dtype=np.float32)).tolist()
     [1.0, 0.3678794503211975, 0.0]
 """
