@@ -25,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("args", nargs=argparse.REMAINDER, help="the subcommand's options")
     args = parser.parse_args(argv)
     # Imported here: `--version` and `--help` need not load the training stack.
-    from rouser.runs.train import main as train
+    from rouser.runs.cli import main as train
 
     train(args.args)
 

@@ -181,7 +181,7 @@ class RunConfig:
     a run's identity. `threads` is present because it changes the numbers: torch's CPU
     matrix products split their sums across threads, so 1 and 2 threads give histories that
     differ in the last bits and, over epochs, in accuracy. The record also states the
-    device and library versions it ran on (`rouser.runs.records.environment`).
+    device and library versions it ran on (`rouser.runs.provenance.environment`).
     """
 
     dataset: str

@@ -40,6 +40,16 @@ def spike_rate_loss(
     sums over the batch instead, as lava-dl's ``SpikeRate`` does by default: the same
     gradients times B, which Adam's step size ignores up to its epsilon (the fidelity study
     measures it: ``loss_sum_over_batch``).
+
+    A silent output misses the true class's target rate (0.2) and meets the others' (0.03)
+    within their own squared error: (0.2)^2 + 9 x (0.03)^2 = 0.0481, the loss a network
+    sits at once its output falls silent (the book's "Why low thresholds fail").
+
+    >>> import torch
+    >>> from rouser import spike_rate_loss
+    >>> silent = torch.zeros(300, 2, 10)  # [T, B, classes]
+    >>> round(float(spike_rate_loss(silent, torch.tensor([3, 7]))), 6)
+    0.0481
     """
     if output_spikes.dim() != 3 or labels.shape != output_spikes.shape[1:2]:
         raise ValueError(

@@ -24,7 +24,7 @@ by default, where the paper's text is silent:
 * ``delay_shift``: every block's output spikes are delayed by one step, as lava-dl's blocks
   do by default (``delay_shift=True``; one step of axonal delay per layer, as on Loihi);
 * ``weight_norm``: the synapse is weight-normalised per output neuron (``weight_norm=True``
-  in the tutorial), :math:`W = g \\, v / \\lVert v \rVert`;
+  in the tutorial), :math:`W = g \, v / \lVert v \rVert`;
 * ``dropout``: hidden neurons are dropped with this probability during training, for the
   whole sequence at once (lava-dl's ``neuron.Dropout(p=0.05)``, a ``dropout3d``);
 * ``quantize_weights``: the synapse multiplies with 8-bit weights, steps of 1/32 in
@@ -217,5 +217,14 @@ def build_network(
     """The paper's architecture for a sensor: e.g. (34, 34, 2), (500, 500), 10 for NMNIST.
 
     `kwargs` go to `SpikingMLP` (lava-dl options) and on to every `CubaLIF`.
+
+    >>> import torch
+    >>> from rouser import build_network
+    >>> net = build_network((34, 34, 2), (500, 500), 10, threshold=1.25)
+    >>> [block.synapse.in_features for block in net.blocks]
+    [2312, 500, 500]
+    >>> spikes = net(torch.zeros(300, 4, 2, 34, 34))  # [T, B, *sensor] -> [T, B, classes]
+    >>> tuple(spikes.shape), float(spikes.sum())
+    ((300, 4, 10), 0.0)
     """
     return SpikingMLP([math.prod(sensor_size), *hidden, n_classes], **kwargs)

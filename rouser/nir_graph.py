@@ -9,8 +9,8 @@ continuous time. Its ``CubaLIF`` node is, per neuron, with input :math:`x`:
     \tau_{mem} \dot V = (v_{leak} - V) + r \, I,
 
 a spike when :math:`V` crosses :math:`v_{threshold}`, then :math:`V \leftarrow v_{reset}`.
-rouser's neuron is the discrete recurrence :math:`I[t] = \alpha_I I[t-1] + x[t]`,
-:math:`V[t] = \alpha_V V[t-1] + I[t]`, spike if :math:`V[t] > \vartheta`, reset to 0.
+rouser's neuron is the discrete recurrence of :mod:`rouser.dynamics` (decays
+:math:`\alpha_I`, :math:`\alpha_V`; a spike when :math:`V[t] > \vartheta`, then reset to 0).
 
 **Discretisation convention.** Forward Euler with one step per time bin, ``dt`` seconds
 (one bin = ``dt``), the synaptic current updated first and the voltage then reading the
@@ -65,11 +65,8 @@ Example (the one-layer network of 3 inputs and 2 neurons, exported, written, rea
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 import os
-import warnings
 from pathlib import Path
 
 import h5py
@@ -81,10 +78,6 @@ from rouser.config import SETTINGS
 from rouser.network import SpikingMLP
 from rouser.neuron import CubaLIF
 
-PEERS = ("norse", "snntorch")
-# snnTorch 1.0's importer hard-codes this step (import_nir.py: dt = 1e-4) and refuses a
-# CubaLIF whose r is not tau_mem / 1e-4.
-SNNTORCH_DT = 1e-4
 # Relative tolerance for "these per-neuron values are one value" and "this gain is 1":
 # the float64 round trip dt -> tau -> decay moves a decay by ~1e-16, a foreign graph's
 # per-neuron spread or gain error is far larger.
@@ -362,42 +355,3 @@ def from_nir(
             block.synapse.weight.copy_(torch.from_numpy(weight))
             block.neuron = neuron
     return model
-
-
-def peer_spikes(graph: nir.NIRGraph, spikes: torch.Tensor, peer: str, dt: float) -> torch.Tensor:
-    """Output spikes [T, B, N] of `graph` run by another simulator on input `spikes` [T, B, ...].
-
-    An independent check of an export: the peer builds its own network from the graph and
-    is stepped once per time bin from a zero state. "norse" (1.1) keeps every neuron's own
-    threshold; "snntorch" (1.0) reads only uniform thresholds and only graphs exported at its
-    fixed dt of 1e-4 s. Both peers are optional (requirements-peers.txt).
-    """
-    if peer not in PEERS:
-        raise ValueError(f"peer={peer!r} is not one of {PEERS}")
-    frames = spikes.reshape(spikes.shape[0], spikes.shape[1], -1).float().cpu()
-    if peer == "norse":
-        # norse 1.1 calls torch.jit.script and a nirtorch loader, both deprecated now.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            import norse.torch
-
-            network = norse.torch.from_nir(graph, dt=dt)
-    else:
-        if dt != SNNTORCH_DT:
-            raise ValueError(
-                f"snnTorch's importer assumes dt={SNNTORCH_DT:g} s; export with "
-                f"to_nir(model, dt={SNNTORCH_DT:g}) and pass that dt (got {dt:g})"
-            )
-        from snntorch.import_nir import import_from_nir
-
-        with contextlib.redirect_stdout(io.StringIO()):  # it prints its progress
-            network = import_from_nir(graph)
-    outputs, state = [], None
-    with torch.no_grad():
-        for frame in frames:
-            if peer == "norse":
-                output, state = network(frame, state)
-            else:  # snnTorch's neurons keep their state inside the modules
-                output, _ = network(frame)
-            outputs.append(output)
-    return torch.stack(outputs)

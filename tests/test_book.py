@@ -102,7 +102,7 @@ def test_reproduce_page_counts_each_profiles_runs() -> None:
         assert int(row.group(1)) == len(all_runs(profile)), profile
 
 
-# The CPU's instruction-set level in `env.numerics` (`rouser.runs.records.numerics`): where it
+# The CPU's instruction-set level in `env.numerics` (`rouser.runs.provenance.numerics`): where it
 # differs, the same run's floats differ in the last bits (MKL's AVX2 path on AMD CPUs).
 CPU_LEVEL = ("cpu_capability", "mkl", "numba_cpu")
 # Across CPU levels, over the first 2 history entries (the untrained network and one epoch):

@@ -18,22 +18,14 @@ import pytest
 from toy_task import DATASET, toy_loaders, toy_settings
 
 import rouser
+import rouser.runs.cli as cli_module
 import rouser.runs.train as train_module
 from rouser import paths
 from rouser.config import SETTINGS, resolve_run
+from rouser.runs.cli import _count_or_none, _integer, _parser, _real, _shown, _sizes, main
 from rouser.runs.interrupts import EXIT_TERMINATED, Terminated, terminate_as_exception
 from rouser.runs.records import checkpoint_path, read_record, record_path
-from rouser.runs.train import (
-    TIMING_KEYS,
-    _count_or_none,
-    _integer,
-    _parser,
-    _real,
-    _shown,
-    _sizes,
-    main,
-    train,
-)
+from rouser.runs.train import TIMING_KEYS, train
 
 REPO = paths.REPO_ROOT
 
@@ -47,7 +39,7 @@ def fake_train(monkeypatch):
         calls.append({"run": run, **kwargs})
         return {"status": "finished", "summary": None}
 
-    monkeypatch.setattr(train_module, "train", record_call)
+    monkeypatch.setattr(cli_module, "train", record_call)
     return calls
 
 
@@ -76,14 +68,14 @@ def test_every_setting_has_a_typed_flag():
             assert f"--no-{name.replace('_', '-')}" in action.option_strings
             assert action.nargs == 0
         else:
-            assert action.type is not None and action.type.__module__ == "rouser.runs.train"
+            assert action.type is not None and action.type.__module__ == "rouser.runs.cli"
 
 
 def test_lr_th_1e_3_and_seed_010_train_from_the_command_line(tmp_path):
     """The issue's own command, as a researcher runs it: a real process, a real record."""
     nir_file = tmp_path / "net.nir"
     command = [
-        sys.executable, "-m", "rouser.runs.train", "--dataset", "shd", "--method", "rouser",
+        sys.executable, "-m", "rouser", "train", "--dataset", "shd", "--method", "rouser",
         "--profile", "smoke", "--lr-th", "1e-3", "--seed", "010", "--epochs", "1",
         "--train-subset", "16", "--test-subset", "8", "--time-bins", "10", "--hidden", "8",
         "--no-progress", "--device", "cpu", "--data-root", str(tmp_path / "data"),
@@ -131,7 +123,8 @@ def test_a_bad_value_from_a_real_process_is_one_line():
     command = [
         sys.executable,
         "-m",
-        "rouser.runs.train",
+        "rouser",
+        "train",
         "--dataset",
         "nmnist",
         "--method",
@@ -164,7 +157,7 @@ def test_help_shows_profiles_and_the_chosen_profiles_defaults(capsys):
 
 
 def test_version_flags():
-    for command in (["rouser.runs.train"], ["rouser"]):
+    for command in (["rouser", "train"], ["rouser"]):
         result = subprocess.run(
             [sys.executable, "-m", *command, "--version"],
             capture_output=True,
@@ -206,7 +199,7 @@ def test_export_nir_destination_is_checked_before_training(
     fake_train, tmp_path, capsys, monkeypatch
 ):
     exported = []
-    monkeypatch.setattr(train_module, "export_run", lambda *args: exported.append(args))
+    monkeypatch.setattr(cli_module, "export_run", lambda *args: exported.append(args))
     base = ["--dataset", "shd", "--method", "rouser", "--profile", "smoke"]
     base += ["--runs-dir", str(tmp_path)]
     for destination, says in [
@@ -295,7 +288,7 @@ def test_cli_exits_143_on_sigterm(monkeypatch, tmp_path, capsys):
     def terminated(run, **kwargs):
         raise Terminated("stopped by SIGTERM")
 
-    monkeypatch.setattr(train_module, "train", terminated)
+    monkeypatch.setattr(cli_module, "train", terminated)
     with pytest.raises(SystemExit) as stopped:
         main(["--dataset", "shd", "--method", "rouser", "--profile", "smoke",
               "--runs-dir", str(tmp_path)])  # fmt: skip

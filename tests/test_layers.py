@@ -38,6 +38,7 @@ LAYERS: list[tuple[str, ...]] = [
         "rouser.loss",
         "rouser.optim",
         "rouser.nir_graph",
+        "rouser.nir_peers",
     ),
     ("rouser.data",),
     ("rouser.runs",),

@@ -20,12 +20,13 @@ import torch
 from toy_task import CHANNELS, STEPS, toy_loaders
 
 import rouser.nir_graph
+import rouser.runs.cli as cli_module
 import rouser.runs.train as train_module
 from rouser import from_nir, to_nir
 from rouser.config import resolve_run
 from rouser.data import make_loaders
 from rouser.network import SpikingMLP
-from rouser.nir_graph import SNNTORCH_DT, peer_spikes
+from rouser.nir_peers import SNNTORCH_DT, peer_spikes
 from rouser.runs.checkpoint import load_checkpoint
 from rouser.runs.records import checkpoint_path, record_path, write_record
 from rouser.runs.train import export_run
@@ -232,10 +233,10 @@ def test_export_run_writes_the_checkpoints_network(tmp_path):
 def test_cli_exports_after_training(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(
-        train_module, "train", lambda run, **kwargs: {"summary": None, "status": "finished"}
+        cli_module, "train", lambda run, **kwargs: {"summary": None, "status": "finished"}
     )
-    monkeypatch.setattr(train_module, "export_run", lambda *args: calls.append(args))
-    train_module.main([
+    monkeypatch.setattr(cli_module, "export_run", lambda *args: calls.append(args))
+    cli_module.main([
         "--dataset", "shd", "--method", "rouser", "--profile", "smoke",
         "--runs-dir", str(tmp_path), "--export-nir", str(tmp_path / "net.nir"),
     ])  # fmt: skip

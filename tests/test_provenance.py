@@ -15,15 +15,10 @@ from toy_task import DATASET, toy_loaders, toy_settings
 
 import rouser.runs.train as train_module
 from rouser.config import resolve_run
-from rouser.runs import records
+from rouser.runs import provenance
 from rouser.runs.checkpoint import ALLOW_OTHER_NUMERICS
-from rouser.runs.records import (
-    checkpoint_path,
-    code_changes,
-    mkl_code_path,
-    read_record,
-    record_path,
-)
+from rouser.runs.provenance import code_changes, mkl_code_path
+from rouser.runs.records import checkpoint_path, read_record, record_path
 from rouser.runs.train import train
 
 
@@ -110,7 +105,7 @@ def clone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     _git(repo, "init", "-q")
     _git(repo, "add", ".")
     _git(repo, "commit", "-q", "-m", "clean")
-    monkeypatch.setattr(records, "REPO_ROOT", repo)
+    monkeypatch.setattr(provenance, "REPO_ROOT", repo)
     return repo
 
 
@@ -142,9 +137,9 @@ def test_training_from_a_modified_tree_says_so(clone: Path, tmp_path: Path) -> N
 
 @pytest.mark.skipif(not torch.backends.mkl.is_available(), reason="this torch has no MKL")
 def test_mkl_code_path_is_the_one_mkl_takes() -> None:
-    """MKL's path decides a run's bits (`rouser.runs.records.mkl_code_path`); limited to AVX2,
+    """MKL's path decides a run's bits (`rouser.runs.provenance.mkl_code_path`); limited to AVX2,
     as MKL limits itself on AMD CPUs, it says so."""
-    code = "from rouser.runs.records import mkl_code_path; print(mkl_code_path())"
+    code = "from rouser.runs.provenance import mkl_code_path; print(mkl_code_path())"
     limited = subprocess.run(
         [sys.executable, "-c", code],
         env={**os.environ, "MKL_ENABLE_INSTRUCTIONS": "AVX2"},

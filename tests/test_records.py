@@ -14,15 +14,12 @@ import torch
 from rouser import paths
 from rouser.atomic import atomic_write
 from rouser.config import resolve_run
-from rouser.runs import records
+from rouser.runs import provenance
 from rouser.runs.metrics import summarize
+from rouser.runs.provenance import LOCAL_PATH_KEYS, environment, numerics, portable_data
 from rouser.runs.records import (
-    LOCAL_PATH_KEYS,
     checkpoint_path,
-    environment,
     load_records,
-    numerics,
-    portable_data,
     read_record,
     record_path,
     write_record,
@@ -231,7 +228,7 @@ def test_environment_states_the_numerics_and_works_without_git(monkeypatch):
     def no_git(*_args, **_kwargs):
         raise FileNotFoundError("git")
 
-    monkeypatch.setattr(records.subprocess, "run", no_git)
+    monkeypatch.setattr(provenance.subprocess, "run", no_git)
     assert environment(torch.device("cpu"))["git_commit"] is None
     assert environment(torch.device("cpu"))["git"] == {
         "dirty": None,
@@ -242,7 +239,7 @@ def test_environment_states_the_numerics_and_works_without_git(monkeypatch):
     def not_a_checkout(*args, **_kwargs):
         raise subprocess.CalledProcessError(128, args[0])
 
-    monkeypatch.setattr(records.subprocess, "run", not_a_checkout)
+    monkeypatch.setattr(provenance.subprocess, "run", not_a_checkout)
     assert environment(torch.device("cpu"))["git_commit"] is None
 
 

@@ -39,7 +39,8 @@ from rouser.report.verdicts import (
 )
 from rouser.runs.experiments import run_labels
 from rouser.runs.metrics import summarize
-from rouser.runs.records import load_records, numerics, record_path, write_record
+from rouser.runs.provenance import numerics
+from rouser.runs.records import load_records, record_path, write_record
 from rouser.runs.results import RESULTS, result_runs
 from rouser.runs.train import train
 

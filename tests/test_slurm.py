@@ -30,7 +30,8 @@ import pytest
 import torch
 
 from rouser import paths
-from rouser.runs.records import checkpoint_path, environment, read_record, record_path
+from rouser.runs.provenance import environment
+from rouser.runs.records import checkpoint_path, read_record, record_path
 from rouser.runs.train import TIMING_KEYS
 
 REPO = paths.REPO_ROOT

@@ -12,13 +12,16 @@ import pytest
 import torch
 from toy_task import CLASSES, DATASET, toy_loaders, toy_settings
 
+import rouser.runs.cli as cli_module
 import rouser.runs.epochs as epochs_module
 import rouser.runs.train as train_module
 from rouser.config import resolve_run
 from rouser.data import make_loaders
+from rouser.runs.cli import main
 from rouser.runs.epochs import check_finite
-from rouser.runs.records import checkpoint_path, numerics, read_record, record_path, write_record
-from rouser.runs.train import TIMING_KEYS, check_reusable, main, resolve_device, train
+from rouser.runs.provenance import numerics
+from rouser.runs.records import checkpoint_path, read_record, record_path, write_record
+from rouser.runs.train import TIMING_KEYS, check_reusable, resolve_device, train
 
 
 def toy_run(method: str = "rouser", **overrides):
@@ -269,7 +272,7 @@ def test_cli_maps_options_onto_the_run(tmp_path, monkeypatch, capsys):
         seen.update(run=run, **kwargs)
         return {"status": "finished", "summary": {"final_test_accuracy": 0.5}}
 
-    monkeypatch.setattr(train_module, "train", fake_train)
+    monkeypatch.setattr(cli_module, "train", fake_train)
     main([
         "--dataset", "shd", "--method", "baseline", "--profile", "smoke", "--seed", "010",
         "--epochs", "5", "--lr-th", "1e-3", "--hidden", "[16, 8]", "--test-subset", "none",

@@ -73,7 +73,7 @@ def time_first(batch: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Te
 def toy_loaders(seed: int = 0, n_train: int = 80, n_test: int = 40, augment: bool = False):
     """(train, test, info) as `make_loaders` returns them: [T, B, N] float spikes, int64 labels.
 
-    `info` is the data description a run record keeps (`rouser.runs.records.portable_data` of
+    `info` is the data description a run record keeps (`rouser.runs.provenance.portable_data` of
     it): like `make_loaders`', it names a local `root` that records must not keep, and a
     `fingerprint` of the recordings that `rouser.runs.train.check_reusable` compares.
     """

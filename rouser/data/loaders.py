@@ -188,62 +188,14 @@ def make_loaders(
             f"augment=True is only defined for {list(AUGMENTED)} (lava-dl's NMNIST shift and "
             f"rotation); set augment to false for dataset={run.dataset!r}"
         )
-    root = paths.data_root(data_root)
-    reader_cls = READERS[run.dataset]
-    binning = binning_for(run)
-    source, save_to = "real", root
-    if run.synthetic:
-        source, download = "synthetic", False
-        sizes = (run.train_subset or SYNTHETIC_DEFAULT_SIZES[0],
-                 run.test_subset or SYNTHETIC_DEFAULT_SIZES[1])  # fmt: skip
-        save_to = ensure_synthetic(
-            run.dataset, root / "synthetic" / run.dataset, *sizes, progress=progress
-        )
-    train_reader, test_reader = _open_splits(reader_cls, save_to, download)
-    caches = paths.cache_dir(root, cache_dir)
-    remove_stale_temporaries(caches)
-    recordings: dict[str, Recordings] = {}
-
-    def cached(reader: OfflineFirst, limit: int | None, split: str) -> BinnedCache:
-        recordings[split] = Recordings.first(reader, limit)
-        if not len(recordings[split]):
-            raise CorruptRecordingError(
-                reader.expected_path(save_to, reader.train), "holds no recordings"
-            )
-        name = f"{run.dataset}-{source}-{split}"
-        return load_or_build(
-            recordings[split], binning, caches, name, source, num_workers, progress
-        )
-
     if run.lava_dl_augment and not run.augment:
         raise ValueError(
             "lava_dl_augment=True chooses how augment=True augments; set augment to true too"
         )
-    transform = (
-        ShiftRotate(binning.frame_shape, seed=run.seed, lava_dl=run.lava_dl_augment)
-        if run.augment
-        else None
+    binning = binning_for(run)
+    sets, info = _spike_sets(
+        run, paths.data_root(data_root), binning, cache_dir, download, num_workers, progress
     )
-    train_cache = cached(train_reader, run.train_subset, "train")
-    if test_reader is not None:
-        train_set = CachedSpikes(train_cache, transform=transform)
-        test_set = CachedSpikes(cached(test_reader, run.test_subset, "test"))
-    else:
-        recordings["test"] = recordings["train"]
-        kept, held = _holdout(len(train_cache))
-        train_set = CachedSpikes(train_cache, kept, transform)
-        test_set = CachedSpikes(train_cache, held[: run.test_subset])
-        warnings.warn(
-            f"{reader_cls.display_name} has no test split at "
-            f"{reader_cls.expected_path(save_to, train=False)}: testing on a seeded "
-            f"{HOLDOUT_FRACTION:.0%} of the training recordings ({len(test_set)} held "
-            "out, not trained on)",
-            stacklevel=2,
-        )
-
-    location = Path(train_reader.location_on_system)
-    sets = {"train": train_set, "test": test_set}
-    info = _describe(run, root, location, binning, sets, recordings)
     order = torch.Generator().manual_seed(run.seed)
     if resident is None:
         resident = torch.device(device).type != "cpu"
@@ -271,6 +223,67 @@ def make_loaders(
         "num_workers": num_workers,
         "persistent_workers": num_workers > 0,
     }
-    train_loader = SpikeLoader(train_set, shuffle=True, generator=order, **common)
-    test_loader = SpikeLoader(test_set, shuffle=False, **common)
+    train_loader = SpikeLoader(sets["train"], shuffle=True, generator=order, **common)
+    test_loader = SpikeLoader(sets["test"], shuffle=False, **common)
     return train_loader, test_loader, info
+
+
+def _spike_sets(
+    run: RunConfig,
+    root: Path,
+    binning: Binning,
+    cache_dir: str | os.PathLike | None,
+    download: bool,
+    num_workers: int,
+    progress: bool,
+) -> tuple[dict[str, CachedSpikes], dict[str, Any]]:
+    """The train and test sets of `run` (binned, cached) and the description of their data."""
+    reader_cls = READERS[run.dataset]
+    source, save_to = "real", root
+    if run.synthetic:
+        source, download = "synthetic", False
+        sizes = (run.train_subset or SYNTHETIC_DEFAULT_SIZES[0],
+                 run.test_subset or SYNTHETIC_DEFAULT_SIZES[1])  # fmt: skip
+        save_to = ensure_synthetic(
+            run.dataset, root / "synthetic" / run.dataset, *sizes, progress=progress
+        )
+    train_reader, test_reader = _open_splits(reader_cls, save_to, download)
+    caches = paths.cache_dir(root, cache_dir)
+    remove_stale_temporaries(caches)
+    recordings: dict[str, Recordings] = {}
+
+    def cached(reader: OfflineFirst, limit: int | None, split: str) -> BinnedCache:
+        recordings[split] = Recordings.first(reader, limit)
+        if not len(recordings[split]):
+            raise CorruptRecordingError(
+                reader.expected_path(save_to, reader.train), "holds no recordings"
+            )
+        name = f"{run.dataset}-{source}-{split}"
+        return load_or_build(
+            recordings[split], binning, caches, name, source, num_workers, progress
+        )
+
+    transform = (
+        ShiftRotate(binning.frame_shape, seed=run.seed, lava_dl=run.lava_dl_augment)
+        if run.augment
+        else None
+    )
+    train_cache = cached(train_reader, run.train_subset, "train")
+    if test_reader is not None:
+        train_set = CachedSpikes(train_cache, transform=transform)
+        test_set = CachedSpikes(cached(test_reader, run.test_subset, "test"))
+    else:
+        recordings["test"] = recordings["train"]
+        kept, held = _holdout(len(train_cache))
+        train_set = CachedSpikes(train_cache, kept, transform)
+        test_set = CachedSpikes(train_cache, held[: run.test_subset])
+        warnings.warn(
+            f"{reader_cls.display_name} has no test split at "
+            f"{reader_cls.expected_path(save_to, train=False)}: testing on a seeded "
+            f"{HOLDOUT_FRACTION:.0%} of the training recordings ({len(test_set)} held "
+            "out, not trained on)",
+            stacklevel=3,
+        )
+    location = Path(train_reader.location_on_system)
+    sets = {"train": train_set, "test": test_set}
+    return sets, _describe(run, root, location, binning, sets, recordings)

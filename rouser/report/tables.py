@@ -73,29 +73,7 @@ def table1(records: pd.DataFrame, paper: dict | None = None) -> pd.DataFrame:
                 )
                 rows.append(row)
                 continue
-            accuracy = group["summary.final_test_accuracy"] * 100
-            sd = accuracy.std()  # NaN for one seed: no spread is known, none is shown
-            non_convergent = int((group["status"] == "non-convergent").sum())
-            # no-break spaces: a page never splits "92.33 ± 3.06" across lines
-            ours = (
-                f"{accuracy.mean():.2f}\u00a0±\u00a0{sd:.2f}"
-                if len(group) > 1
-                else f"{accuracy.mean():.2f}"
-            )
-            if non_convergent == len(group):
-                ours = f"did not converge ({ours})"
-            elif non_convergent:
-                ours += f" ({non_convergent} of {len(group)} seeds did not converge)"
-            row |= {
-                "ours (%)": ours,
-                "architecture (ours)": architecture(
-                    *group.iloc[0][["config.sensor_size", "config.hidden", "config.n_classes"]]
-                ),
-                "ours mean": accuracy.mean(),
-                "ours sd": sd,
-                "non-convergent seeds": non_convergent,
-            }
-            rows.append(row)
+            rows.append(row | _our_accuracy(group))
     table = pd.DataFrame(rows)
     seeds = sorted(set(table.loc[table["seeds"] > 0, "seeds"]))
     spread = "mean ± sd over seeds" if seeds != [1] else "one seed"
@@ -118,6 +96,32 @@ def table1(records: pd.DataFrame, paper: dict | None = None) -> pd.DataFrame:
     table.attrs["hidden_columns"] = ["ours mean", "ours sd", "paper", "non-convergent seeds"]
     table.attrs["nowrap"] = ["architecture (ours)", "architecture (paper)"]
     return table
+
+
+def _our_accuracy(group: pd.DataFrame) -> dict:
+    """Table I's cells of ours for one (dataset, method): the text, mean, sd, architecture."""
+    accuracy = group["summary.final_test_accuracy"] * 100
+    sd = accuracy.std()  # NaN for one seed: no spread is known, none is shown
+    non_convergent = int((group["status"] == "non-convergent").sum())
+    # no-break spaces: a page never splits "92.33 ± 3.06" across lines
+    ours = (
+        f"{accuracy.mean():.2f}\u00a0±\u00a0{sd:.2f}"
+        if len(group) > 1
+        else f"{accuracy.mean():.2f}"
+    )
+    if non_convergent == len(group):
+        ours = f"did not converge ({ours})"
+    elif non_convergent:
+        ours += f" ({non_convergent} of {len(group)} seeds did not converge)"
+    return {
+        "ours (%)": ours,
+        "architecture (ours)": architecture(
+            *group.iloc[0][["config.sensor_size", "config.hidden", "config.n_classes"]]
+        ),
+        "ours mean": accuracy.mean(),
+        "ours sd": sd,
+        "non-convergent seeds": non_convergent,
+    }
 
 
 def table2(

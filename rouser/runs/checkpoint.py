@@ -134,7 +134,7 @@ ALLOW_OTHER_NUMERICS = "ROUSER_ALLOW_OTHER_NUMERICS"
 
 
 def environment_entry(env: dict, from_epoch: int) -> dict:
-    """What a checkpoint keeps of a record's "env" (`rouser.runs.records.environment`): the
+    """What a checkpoint keeps of a record's "env" (`rouser.runs.provenance.environment`): the
     numerics and the code identity that epochs from `from_epoch` on were trained under."""
     git = env.get("git") or {}
     return {

@@ -33,7 +33,7 @@ from rouser.config import RunConfig, resolve_run
 from rouser.optim import make_optimizer
 from rouser.paths import RECORDS_DIR
 from rouser.runs.epochs import train_epoch
-from rouser.runs.records import environment, portable_data
+from rouser.runs.provenance import environment, portable_data
 
 THRESHOLDS = (0.25, 1.25)
 EPOCHS = 2

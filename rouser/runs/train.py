@@ -19,47 +19,26 @@ measurements are `rouser.runs.epochs`. Why it is built this way:
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
-import os
 import random
-import re
-import sys
 import warnings
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
 
 import nir
 import numpy as np
 import torch
 from tqdm import tqdm
 
-import rouser
-from rouser import paths
 from rouser.atomic import remove_stale_temporaries
 from rouser.config import (
-    DATASETS,
-    FLAG,
-    INT,
-    METHODS,
-    OPTIONAL_INT,
-    REAL,
-    SETTINGS,
-    SIZES,
     RunConfig,
-    load_config,
-    resolve_run,
-    run_fields,
 )
 from rouser.data import make_loaders
-from rouser.data.errors import CorruptRecordingError, DatasetNotFoundError, UnreadableDataError
 from rouser.network import SpikingMLP, build_network
 from rouser.nir_graph import to_nir
 from rouser.optim import make_optimizer
-from rouser.paths import DEFAULT_PROFILE
 from rouser.runs.checkpoint import (
     Loaders,
     environment_entry,
@@ -70,22 +49,14 @@ from rouser.runs.checkpoint import (
     set_rng_state,
 )
 from rouser.runs.epochs import new_counts, records_epoch, run_epoch
-from rouser.runs.interrupts import EXIT_TERMINATED, Terminated, terminate_as_exception
+from rouser.runs.interrupts import terminate_as_exception
 from rouser.runs.lock import run_lock
 from rouser.runs.metrics import (
     summarize,
     synapse_weights,
 )
-from rouser.runs.records import (
-    SCHEMA,
-    checkpoint_path,
-    environment,
-    numerics,
-    portable_data,
-    read_record,
-    record_path,
-    write_record,
-)
+from rouser.runs.provenance import environment, numerics, portable_data
+from rouser.runs.records import SCHEMA, checkpoint_path, read_record, record_path, write_record
 
 # History keys that measure wall time: they differ between otherwise identical runs.
 TIMING_KEYS = ("epoch_seconds", "eval_seconds", "samples_per_second")
@@ -215,7 +186,7 @@ def train(
 
 
 def _warn_if_modified(run: RunConfig, env: dict) -> None:
-    """Say, before training, that the code differs from its commit (`records.code_changes`).
+    """Say, before training, that the code differs from its commit (`provenance.code_changes`).
 
     The run id hashes the settings, not the code: a run from a modified working tree has the
     clean commit's id. Its record states `git.dirty` and the diff's digest; this warning
@@ -298,26 +269,13 @@ def _train(
         env["extended_from"] = {"run_id": prefix.run_id, "epoch": prefix.epochs}
     else:
         checkpoint_run = run
-    if resume and ckpt_path.is_file():
-        checkpoint = load_checkpoint(ckpt_path, checkpoint_run, data)
-        done = checkpoint.get("epoch", len(checkpoint["history"]) - 1)
-        environments = resume_environments(checkpoint, env, ckpt_path, done + 1)
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        set_rng_state(checkpoint["rng"], loaders)
-        initial, history, started = (
-            {name: weights.to(device) for name, weights in checkpoint["initial_weights"].items()},
-            checkpoint["history"],
-            checkpoint["started"],
-        )
-        # checkpoints written while every epoch was recorded hold neither key
-        counts = checkpoint.get("counts", new_counts())
-    else:
-        initial, history, started = synapse_weights(model), [], now()
-        done, counts = -1, new_counts()
-        environments = [environment_entry(env, 0)]
-    if len(environments) > 1:  # resumed under another environment: the record lists each
-        env["environments"] = environments
+    state = (
+        _resumed(ckpt_path, checkpoint_run, data, env, model, optimizer, loaders, device)
+        if resume and ckpt_path.is_file()
+        else _fresh(model, env)
+    )
+    if len(state.environments) > 1:  # resumed under another environment: the record lists each
+        env["environments"] = state.environments
     record = {
         "schema": SCHEMA,
         "run_id": run.run_id,
@@ -326,16 +284,81 @@ def _train(
         "config": run.to_dict(),
         "data": data,
         "env": env,
-        "started": started,
+        "started": state.started,
         "ended": None,
-        "history": history,
+        "history": state.history,
         "summary": None,
     }
     write_record(record, path)
+    _epochs(run, runs_dir, model, optimizer, loaders, device, progress, data, state, record)
+    summary = summarize(state.history, run.n_classes, run.latency_target, run.chance_margin)
+    record.update(
+        status="finished" if summary["converged"] else "non-convergent",
+        summary=summary,
+        ended=now(),
+    )
+    write_record(record, path)
+    return record
+
+
+@dataclasses.dataclass
+class _State:
+    """Where a run stands between epochs: what its checkpoint keeps besides model and optimizer."""
+
+    initial: dict[str, torch.Tensor]  # W_0, for the weight change of Fig. 3
+    history: list[dict]
+    started: str
+    done: int  # the last epoch finished; -1 before the untrained network's epoch 0
+    counts: dict  # optimizer steps and samples seen so far
+    environments: list[dict]  # the environments its epochs ran under
+
+
+def _fresh(model: SpikingMLP, env: dict) -> _State:
+    """A run from its first epoch."""
+    return _State(synapse_weights(model), [], now(), -1, new_counts(), [environment_entry(env, 0)])
+
+
+def _resumed(
+    path: Path,
+    run: RunConfig,
+    data: dict,
+    env: dict,
+    model: SpikingMLP,
+    optimizer: torch.optim.Optimizer,
+    loaders: Loaders,
+    device: torch.device,
+) -> _State:
+    """A run continued from the checkpoint at `path` (its own, or a shorter run's, `run`)."""
+    checkpoint = load_checkpoint(path, run, data)
+    done = checkpoint.get("epoch", len(checkpoint["history"]) - 1)
+    environments = resume_environments(checkpoint, env, path, done + 1)
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    set_rng_state(checkpoint["rng"], loaders)
+    initial = {name: weights.to(device) for name, weights in checkpoint["initial_weights"].items()}
+    # checkpoints written while every epoch was recorded hold no "counts"
+    counts = checkpoint.get("counts", new_counts())
+    return _State(initial, checkpoint["history"], checkpoint["started"], done, counts, environments)
+
+
+def _epochs(
+    run: RunConfig,
+    runs_dir: Path,
+    model: SpikingMLP,
+    optimizer: torch.optim.Optimizer,
+    loaders: Loaders,
+    device: torch.device,
+    progress: bool,
+    data: dict,
+    state: _State,
+    record: dict,
+) -> None:
+    """Train the epochs after `state.done`, a checkpoint after each; a failure marks `record`."""
+    path = record_path(run, runs_dir)
     epochs = tqdm(
-        range(done + 1, run.epochs + 1),
+        range(state.done + 1, run.epochs + 1),
         desc=run.run_id,
-        initial=done + 1,
+        initial=state.done + 1,
         total=run.epochs + 1,
         disable=not progress,
         dynamic_ncols=True,
@@ -343,10 +366,10 @@ def _train(
     try:
         for epoch in epochs:
             entry = run_epoch(
-                epoch, model, optimizer, loaders, initial, run, device, progress, counts
+                epoch, model, optimizer, loaders, state.initial, run, device, progress, state.counts
             )
             if entry is not None:
-                history.append(entry)
+                state.history.append(entry)
                 epochs.set_postfix(test_accuracy=f"{entry['test_accuracy']:.3f}")
             save_checkpoint(
                 checkpoint_path(run, runs_dir),
@@ -354,15 +377,15 @@ def _train(
                     "schema": SCHEMA,
                     "config": run.to_dict(),
                     "data": data,
-                    "started": started,
+                    "started": state.started,
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
-                    "initial_weights": initial,
-                    "history": history,
+                    "initial_weights": state.initial,
+                    "history": state.history,
                     "epoch": epoch,
-                    "counts": counts,
+                    "counts": state.counts,
                     "rng": rng_state(loaders),
-                    "environments": environments,
+                    "environments": state.environments,
                 },
             )
             if entry is not None:
@@ -373,217 +396,3 @@ def _train(
         raise
     finally:
         epochs.close()
-    summary = summarize(history, run.n_classes, run.latency_target, run.chance_margin)
-    record.update(
-        status="finished" if summary["converged"] else "non-convergent",
-        summary=summary,
-        ended=now(),
-    )
-    write_record(record, path)
-    return record
-
-
-# The command line. Settings take the type their `rouser.config.SETTINGS` entry declares:
-# decimal integers ("010" is 10), floats ("1e-3"), --x/--no-x switches, sizes ("64,64"),
-# counts or "none". Bounds stay `check_setting`'s, the one check every entry point shares.
-PROG = "python -m rouser train"
-_METAVARS = {INT: "N", REAL: "X", SIZES: "N,N,...", OPTIONAL_INT: "N|none"}
-
-
-def _integer(text: str) -> int:
-    """A decimal integer: "010" is 10 (YAML 1.1 would read 8), "1e3" and "1.0" are refused."""
-    if not re.fullmatch(r"\s*[+-]?[0-9]+\s*", text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a decimal integer")
-    return int(text, 10)
-
-
-def _real(text: str) -> float:
-    """A number as Python writes it: "1e-3", "0.001", "2"."""
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-
-
-def _sizes(text: str) -> list[int]:
-    """A list of integers: "64,64", "64 64" or "[64, 64]"."""
-    items = text.strip().removeprefix("[").removesuffix("]").replace(",", " ").split()
-    if not items:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a list of integers (e.g. 64,64)")
-    return [_integer(item) for item in items]
-
-
-def _count_or_none(text: str) -> int | None:
-    """An integer, or "none"/"null": every recording."""
-    return None if text.strip().lower() in ("none", "null") else _integer(text)
-
-
-_TYPES = {INT: _integer, REAL: _real, SIZES: _sizes, OPTIONAL_INT: _count_or_none}
-
-
-def _shown(value: object) -> str:
-    """A setting's value as it is typed on the command line."""
-    if isinstance(value, tuple):
-        return ",".join(map(str, value))
-    if value is None:
-        return "none"
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _default_text(name: str, defaults: dict[str, RunConfig]) -> str:
-    """'default 0.001', or one value per dataset where the datasets differ."""
-    values = {dataset: _shown(getattr(run, name)) for dataset, run in defaults.items()}
-    if len(set(values.values())) == 1:
-        return f"default {next(iter(values.values()))}"
-    return "default " + ", ".join(f"{dataset} {value}" for dataset, value in values.items())
-
-
-def _fail(message: str) -> NoReturn:
-    """End the CLI with one line naming what is wrong, exit status 2 (as argparse's own)."""
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
-
-
-class _Parser(argparse.ArgumentParser):
-    """Errors in one line, not usage plus message."""
-
-    def error(self, message: str) -> NoReturn:
-        _fail(message)
-
-
-def _parser(profile: str = DEFAULT_PROFILE) -> argparse.ArgumentParser:
-    """The CLI; `--help` shows the defaults of `profile` (the one given with --profile)."""
-    config = load_config()
-    profiles = list(config["profiles"])
-    shown_profile = profile if profile in profiles else DEFAULT_PROFILE
-    defaults = {
-        dataset: resolve_run(dataset, METHODS[0], shown_profile, config) for dataset in DATASETS
-    }
-    parser = _Parser(
-        prog=PROG,
-        description="Train one rouser run and write its record to <runs-dir>/<run_id>.json; "
-        "an interrupted run resumes from its last finished epoch.",
-    )
-    parser.add_argument("--version", action="version", version=f"rouser {rouser.__version__}")
-    parser.add_argument("--dataset", required=True, choices=DATASETS)
-    parser.add_argument("--method", required=True, choices=METHODS)
-    parser.add_argument(
-        "--profile",
-        default=DEFAULT_PROFILE,
-        choices=profiles,
-        help=f"sizes and data of _config.yml's profiles (default {DEFAULT_PROFILE})",
-    )
-    parser.add_argument(
-        "--runs-dir",
-        type=Path,
-        help="where records and checkpoints go (default $ROUSER_RUNS, else runs/<profile> in "
-        "the clone, git-ignored; records/<profile> adds the run to the book's records)",
-    )
-    parser.add_argument("--data-root", type=Path, help="datasets (default $ROUSER_DATA, else data)")
-    parser.add_argument(
-        "--cache-dir",
-        type=Path,
-        help="binned-data cache (default $ROUSER_CACHE, else <data>/cache)",
-    )
-    parser.add_argument("--device", help="cpu, cuda, cuda:N (default cuda when available)")
-    parser.add_argument("--restart", action="store_true", help="ignore a record or checkpoint")
-    parser.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="progress bars on stderr (default on)",
-    )
-    parser.add_argument(
-        "--export-nir", type=Path, metavar="PATH", help="then write the trained network as NIR"
-    )
-    settings = parser.add_argument_group(
-        f"run settings (defaults of profile {shown_profile}; the run id hashes every one)"
-    )
-    for name in run_fields():
-        if name in ("dataset", "method", "profile"):
-            continue
-        kind, _, _, allowed = SETTINGS[name]
-        flag, default = f"--{name.replace('_', '-')}", _default_text(name, defaults)
-        # SUPPRESS: a flag not given is absent, so an explicit "none" can be told from it
-        if kind == FLAG:
-            settings.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=default
-            )
-        else:
-            settings.add_argument(
-                flag,
-                type=_TYPES[kind],
-                metavar=_METAVARS[kind],
-                default=argparse.SUPPRESS,
-                help=f"{allowed}; {default}",
-            )
-    return parser
-
-
-def _profile_asked(argv: Sequence[str]) -> str:
-    """The --profile on the command line (the default one without): --help shows its values."""
-    early = argparse.ArgumentParser(add_help=False)
-    early.add_argument("--profile", default=DEFAULT_PROFILE)
-    return early.parse_known_args(argv)[0].profile
-
-
-def _check_nir_destination(path: Path, run: RunConfig, runs: Path, resume: bool) -> None:
-    """Fail before any data is read where `--export-nir` could not write its file at the end."""
-    if path.is_dir():
-        raise ValueError(f"--export-nir {path} is a folder; give a file path (e.g. {path}/net.nir)")
-    if not path.parent.is_dir():
-        raise ValueError(f"--export-nir {path}: its folder {path.parent} does not exist")
-    if not os.access(path.parent, os.W_OK):
-        raise ValueError(f"--export-nir {path}: its folder {path.parent} is not writable")
-    record, checkpoint = record_path(run, runs), checkpoint_path(run, runs)
-    reused = resume and record.is_file() and not checkpoint.is_file()
-    if reused and read_record(record)["status"] in ("finished", "non-convergent"):
-        raise ValueError(
-            f"--export-nir needs the trained network, but {record} is finished and its "
-            f"checkpoint {checkpoint} is absent (committed records carry none); add "
-            "--restart to retrain the run, or give another --runs-dir"
-        )
-
-
-def main(argv: Sequence[str] | None = None) -> dict:
-    """CLI entry point: parse, resolve the run, train, print where the record is.
-
-    A bad option, setting, path or dataset ends in one line naming it (exit status 2),
-    never a traceback; SIGTERM ends the run as Ctrl-C does, its record marked failed
-    (exit status 143). Absent flags keep the profile's value; an explicit `none` for
-    a subset means every recording (`resolve_run` reads None as "keep the profile's", as
-    papermill's None parameters need).
-    """
-    argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        parser = _parser(_profile_asked(argv))
-    except (ValueError, OSError) as error:  # _config.yml missing or unreadable
-        _fail(str(error))
-    args = vars(parser.parse_args(argv))
-    options = {key: args.pop(key) for key in ("data_root", "device", "cache_dir")}
-    restart, progress = args.pop("restart"), args.pop("progress")
-    export_nir, runs_given = args.pop("export_nir"), args.pop("runs_dir")
-    dataset, method, profile = args.pop("dataset"), args.pop("method"), args.pop("profile")
-    every = [name for name, value in args.items() if value is None]
-    try:
-        run = resolve_run(dataset, method, profile, **args)
-        run = dataclasses.replace(run, **dict.fromkeys(every))  # a valid value: checked above
-        runs = paths.cli_runs_dir(run.profile, runs_given)
-        if export_nir is not None:
-            _check_nir_destination(export_nir, run, runs, not restart)
-        record = train(run, runs_dir=runs, resume=not restart, progress=progress, **options)
-    except (DatasetNotFoundError, CorruptRecordingError, UnreadableDataError, ValueError) as error:
-        _fail(str(error))
-    except Terminated as error:
-        print(f"{PROG}: {error}: {record_path(run, runs)} marked failed", file=sys.stderr)
-        raise SystemExit(EXIT_TERMINATED) from None
-    print(f"{record['status']}: {record_path(run, runs)}")
-    print(f"summary: {record['summary']}")
-    if export_nir is not None:
-        export_run(run, runs, export_nir)
-        print(f"NIR graph: {export_nir}")
-    return record
-
-
-if __name__ == "__main__":
-    main()

@@ -36,7 +36,7 @@ from rouser.config import RunConfig, resolve_run
 from rouser.data import make_loaders
 from rouser.loss import predict
 from rouser.network import SpikingMLP
-from rouser.nir_graph import SNNTORCH_DT, peer_spikes
+from rouser.nir_peers import SNNTORCH_DT, peer_spikes
 from rouser.runs.checkpoint import load_checkpoint
 from rouser.runs.records import checkpoint_path
 from rouser.runs.train import build_model, export_run, train
