@@ -1,7 +1,7 @@
 """nbval executes the result notebooks here; the training notebooks are left to the workflow.
 
 Why: a training notebook's defaults train a real-data run of the `cpu` profile (the profile
-the book shows), which needs the recordings and an hour; tests/test_book.py executes every
+the book shows), which needs the recordings and an hour; tests/book/test_book.py executes every
 training notebook with papermill through the smoke workflow instead, on synthetic data.
 """
 

@@ -63,62 +63,10 @@ def profile_config(profile: str, config: dict | None = None) -> dict:
     return deep_merge(base, config["profiles"][profile]) | {"profile": profile}
 
 
-# What each run setting must be: (kind, lower bound, upper bound, what is allowed, in words);
-# `_OPEN_BELOW` / `_OPEN_ABOVE` name the bounds a value may not equal.
-# One table, checked before any data work, by the CLI, the notebooks and the Snakefile alike.
+# The kinds of run setting. What each setting must be is declared once, on its `RunConfig`
+# field (`setting`), and checked before any data work by the CLI, the notebooks and the
+# Snakefile alike (`check_setting`).
 INT, REAL, FLAG, SIZES, OPTIONAL_INT = "integer", "finite number", "true or false", "sizes", "opt"
-SETTINGS: dict[str, tuple[str, float | None, float | None, str]] = {
-    "seed": (INT, 0, None, ">= 0"),
-    "epochs": (INT, 1, None, ">= 1"),
-    "batch_size": (INT, 1, None, ">= 1"),
-    "threads": (INT, 1, None, ">= 1"),
-    "threshold": (REAL, 0.0, None, ">= 0"),
-    "tau": (REAL, 0.0, None, "> 0"),
-    "scale": (REAL, 0.0, None, "> 0"),
-    "current_decay": (REAL, 0.0, 1.0, "in [0, 1]"),
-    "voltage_decay": (REAL, 0.0, 1.0, "in [0, 1]"),
-    "lr_w": (REAL, 0.0, None, ">= 0"),
-    "lr_th": (REAL, 0.0, None, ">= 0"),
-    "true_rate": (REAL, 0.0, 1.0, "in [0, 1]"),
-    "false_rate": (REAL, 0.0, 1.0, "in [0, 1]"),
-    "dropout": (REAL, 0.0, 1.0, "in [0, 1)"),
-    "latency_target": (REAL, 0.0, 1.0, "in (0, 1]"),
-    "chance_margin": (REAL, 0.0, 1.0, "in [0, 1)"),
-    "sensor_size": (SIZES, 1, None, "a list of integers >= 1"),
-    "hidden": (SIZES, 1, None, "a non-empty list of integers >= 1"),
-    "n_classes": (INT, 1, None, ">= 1"),
-    "time_bins": (INT, 1, None, ">= 1"),
-    "bin_us": (INT, 1, None, ">= 1"),
-    "train_subset": (OPTIONAL_INT, 1, None, "null (all recordings) or an integer >= 1"),
-    "test_subset": (OPTIONAL_INT, 1, None, "null (all recordings) or an integer >= 1"),
-    "augment": (FLAG, None, None, "true or false"),
-    "synthetic": (FLAG, None, None, "true or false"),
-    "fixed_point": (FLAG, None, None, "true or false"),
-    "delay_shift": (FLAG, None, None, "true or false"),
-    "weight_norm": (FLAG, None, None, "true or false"),
-    "quantize_weights": (FLAG, None, None, "true or false"),
-    "flush_denormal": (FLAG, None, None, "true or false"),
-    "lava_dl_augment": (FLAG, None, None, "true or false"),
-    "loss_sum_over_batch": (FLAG, None, None, "true or false"),
-    "lava_dl_bins": (FLAG, None, None, "true or false"),
-    "history_every": (INT, 1, None, ">= 1"),
-    "fast_step": (FLAG, None, None, "true or false"),
-}
-# Settings added after records were committed, with the value that reproduces the runs made
-# before they existed. At that value a setting is left out of `RunConfig.to_dict` (and so of
-# `run_id`): every earlier run keeps its identity and its record stays current.
-LATER_SETTINGS: dict[str, Any] = {
-    "quantize_weights": False,
-    "flush_denormal": False,
-    "lava_dl_augment": False,
-    "loss_sum_over_batch": False,
-    "lava_dl_bins": False,
-    "history_every": 1,
-    "fast_step": False,
-}
-# Bounds that exclude their end point (everything else includes it).
-_OPEN_BELOW = {"tau", "scale", "latency_target"}
-_OPEN_ABOVE = {"dropout", "chance_margin"}
 
 
 def _is_int(value: Any) -> bool:
@@ -174,6 +122,52 @@ def check_setting(name: str, value: Any) -> Any:
 
 
 @dataclasses.dataclass(frozen=True)
+class Setting:
+    """How one run setting is typed and bounded; declared once, on its `RunConfig` field.
+
+    `low`/`high` bound a number (None: unbounded), `open_low`/`open_high` exclude the bound
+    itself; for sizes `low` bounds each entry. `allowed` says it in words for errors and
+    `--help`.
+    """
+
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    allowed: str = "true or false"
+    open_low: bool = False
+    open_high: bool = False
+
+
+SUBSET = "null (all recordings) or an integer >= 1"
+
+
+def setting(
+    kind: str,
+    low: float | None = None,
+    high: float | None = None,
+    allowed: str = "true or false",
+    *,
+    open_low: bool = False,
+    open_high: bool = False,
+    notebook: bool = False,
+    later: Any = dataclasses.MISSING,
+) -> Any:
+    """A `RunConfig` field with its `Setting`: everything else about a setting derives from it.
+
+    `notebook`: the training notebooks take it as a papermill parameter. `later`: a setting
+    added after records were committed, with the value that reproduces the runs made before
+    it existed; at that value it is left out of `RunConfig.to_dict` (and so of `run_id`), so
+    every earlier run keeps its identity and its record stays current.
+    """
+    metadata = {
+        "setting": Setting(kind, low, high, allowed, open_low, open_high),
+        "notebook": notebook,
+        "later": later is not dataclasses.MISSING,
+    }
+    return dataclasses.field(default=later, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
 class RunConfig:
     """Everything that determines one training run's result, and nothing else.
 
@@ -185,47 +179,48 @@ class RunConfig:
     """
 
     dataset: str
-    method: str
-    profile: str
-    seed: int
-    epochs: int
-    batch_size: int
-    threads: int
-    threshold: float
-    tau: float
-    scale: float
-    current_decay: float
-    voltage_decay: float
-    fixed_point: bool
-    lr_w: float
-    lr_th: float
-    true_rate: float
-    false_rate: float
-    delay_shift: bool
-    weight_norm: bool
-    dropout: float
-    sensor_size: tuple[int, ...]
-    hidden: tuple[int, ...]
-    n_classes: int
-    time_bins: int
-    bin_us: int
-    augment: bool
-    train_subset: int | None
-    test_subset: int | None
-    synthetic: bool
-    latency_target: float
-    chance_margin: float
-    quantize_weights: bool = False  # LATER_SETTINGS: a default keeps old records readable
-    flush_denormal: bool = False  # LATER_SETTINGS too
-    lava_dl_augment: bool = False  # LATER_SETTINGS too
-    loss_sum_over_batch: bool = False  # LATER_SETTINGS too
-    lava_dl_bins: bool = False  # LATER_SETTINGS too
+    method: str = dataclasses.field(metadata={"notebook": True})
+    profile: str = dataclasses.field(metadata={"notebook": True})
+    seed: int = setting(INT, 0, None, ">= 0", notebook=True)
+    epochs: int = setting(INT, 1, None, ">= 1", notebook=True)
+    batch_size: int = setting(INT, 1, None, ">= 1", notebook=True)
+    threads: int = setting(INT, 1, None, ">= 1", notebook=True)
+    threshold: float = setting(REAL, 0.0, None, ">= 0", notebook=True)
+    tau: float = setting(REAL, 0.0, None, "> 0", open_low=True, notebook=True)
+    scale: float = setting(REAL, 0.0, None, "> 0", open_low=True, notebook=True)
+    current_decay: float = setting(REAL, 0.0, 1.0, "in [0, 1]")
+    voltage_decay: float = setting(REAL, 0.0, 1.0, "in [0, 1]")
+    fixed_point: bool = setting(FLAG, notebook=True)
+    lr_w: float = setting(REAL, 0.0, None, ">= 0", notebook=True)
+    lr_th: float = setting(REAL, 0.0, None, ">= 0", notebook=True)
+    true_rate: float = setting(REAL, 0.0, 1.0, "in [0, 1]")
+    false_rate: float = setting(REAL, 0.0, 1.0, "in [0, 1]")
+    delay_shift: bool = setting(FLAG, notebook=True)
+    weight_norm: bool = setting(FLAG, notebook=True)
+    dropout: float = setting(REAL, 0.0, 1.0, "in [0, 1)", open_high=True, notebook=True)
+    sensor_size: tuple[int, ...] = setting(SIZES, 1, None, "a list of integers >= 1")
+    hidden: tuple[int, ...] = setting(SIZES, 1, None, "a non-empty list of integers >= 1")
+    n_classes: int = setting(INT, 1, None, ">= 1")
+    time_bins: int = setting(INT, 1, None, ">= 1")
+    bin_us: int = setting(INT, 1, None, ">= 1")
+    augment: bool = setting(FLAG)
+    train_subset: int | None = setting(OPTIONAL_INT, 1, None, SUBSET)
+    test_subset: int | None = setting(OPTIONAL_INT, 1, None, SUBSET)
+    synthetic: bool = setting(FLAG)
+    latency_target: float = setting(REAL, 0.0, 1.0, "in (0, 1]", open_low=True)
+    chance_margin: float = setting(REAL, 0.0, 1.0, "in [0, 1)", open_high=True)
+    # Later settings: `later` is the value that reproduces the runs made before they existed.
+    quantize_weights: bool = setting(FLAG, later=False, notebook=True)
+    flush_denormal: bool = setting(FLAG, later=False, notebook=True)
+    lava_dl_augment: bool = setting(FLAG, later=False, notebook=True)
+    loss_sum_over_batch: bool = setting(FLAG, later=False, notebook=True)
+    lava_dl_bins: bool = setting(FLAG, later=False, notebook=True)
     # The history holds epoch 0, every power of two, every `history_every`-th epoch and the
     # last (`rouser.runs.epochs.records_epoch`): a run of 1,340 short epochs keeps ~40 entries.
-    history_every: int = 1  # LATER_SETTINGS too
+    history_every: int = setting(INT, 1, None, ">= 1", later=1, notebook=True)
     # Hidden spikes read as events where sparse, and torch's fused Adam: faster on the CPU,
     # other last bits than the default (`rouser.network`, `rouser.optim`).
-    fast_step: bool = False  # LATER_SETTINGS too
+    fast_step: bool = setting(FLAG, later=False, notebook=True)
 
     @property
     def learn_threshold(self) -> bool:
@@ -248,6 +243,29 @@ class RunConfig:
         canonical = json.dumps(self.to_dict(), sort_keys=True).encode()
         digest = hashlib.sha256(canonical).hexdigest()[:10]
         return f"{self.dataset}-{self.method}-seed{self.seed}-{digest}"
+
+
+def _fields_where(key: str) -> list[dataclasses.Field]:
+    return [field for field in dataclasses.fields(RunConfig) if field.metadata.get(key)]
+
+
+# Derived from the declarations on `RunConfig`'s fields (`setting`):
+# every checked setting: (kind, lowest, highest, allowed values in words)
+SETTINGS: dict[str, tuple[str, float | None, float | None, str]] = {
+    field.name: dataclasses.astuple(field.metadata["setting"])[:4]
+    for field in _fields_where("setting")
+}
+# later settings and the value that reproduces the runs made before them
+LATER_SETTINGS: dict[str, Any] = {field.name: field.default for field in _fields_where("later")}
+# the run settings a training notebook's `parameters` cell exposes
+NOTEBOOK_PARAMETERS: tuple[str, ...] = tuple(field.name for field in _fields_where("notebook"))
+# bounds that exclude their end point (everything else includes it)
+_OPEN_BELOW = {
+    field.name for field in _fields_where("setting") if field.metadata["setting"].open_low
+}
+_OPEN_ABOVE = {
+    field.name for field in _fields_where("setting") if field.metadata["setting"].open_high
+}
 
 
 def run_fields() -> list[str]:

@@ -1,6 +1,6 @@
 """Keep the browser console of every page free of errors the book's toolchain causes.
 
-Why: `tests/test_browser.py` fails on any JavaScript error a reader's browser logs, and two come
+Why: `tests/book/test_browser.py` fails on any JavaScript error a reader's browser logs, and two come
 from Jupyter Book 1.0.4's own stack, on every page:
 
 - Sphinx 7.4 emits an inline script that an extension registers after `Builder.init()` twice

@@ -23,9 +23,9 @@ _PALETTE = sns.color_palette("colorblind")
 METHOD_COLORS = {"baseline": _PALETTE[0], "rouser": _PALETTE[1]}
 PAPER_HATCH = "///"
 # The book shows a figure at most as wide as its page's content: BOOK_CONTENT_PX at a 1,400 px
-# window (772 px measured; tests/test_browser.py checks it), so a figure W inches wide (72 pt
+# window (772 px measured; tests/book/test_browser.py checks it), so a figure W inches wide (72 pt
 # per inch) shows a point as BOOK_CONTENT_PX / (72 W) px. Every text of a figure must be at
-# least MIN_TEXT_PX there (tests/test_figure_text.py draws each figure and checks).
+# least MIN_TEXT_PX there (tests/report/test_figure_text.py draws each figure and checks).
 BOOK_CONTENT_PX = 770
 MIN_TEXT_PX = 10
 # One look for every figure: seaborn's whitegrid at notebook scale. `svg.hashsalt` and the

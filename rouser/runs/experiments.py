@@ -18,35 +18,18 @@ from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import Any
 
-from rouser.config import RunConfig, check_choice, load_config, profile_config, resolve_run
+from rouser.config import (
+    NOTEBOOK_PARAMETERS,
+    RunConfig,
+    check_choice,
+    load_config,
+    profile_config,
+    resolve_run,
+)
 from rouser.paths import DEFAULT_PROFILE
 from rouser.runs.records import record_path
 
-# The run settings a training notebook's `parameters` cell exposes, and its other parameters.
-NOTEBOOK_PARAMETERS = (
-    "method",
-    "profile",
-    "seed",
-    "epochs",
-    "batch_size",
-    "threads",
-    "flush_denormal",
-    "threshold",
-    "tau",
-    "scale",
-    "fixed_point",
-    "lr_w",
-    "lr_th",
-    "delay_shift",
-    "weight_norm",
-    "dropout",
-    "quantize_weights",
-    "lava_dl_augment",
-    "loss_sum_over_batch",
-    "lava_dl_bins",
-    "history_every",
-    "fast_step",
-)
+# A training notebook's parameters besides its run settings (`NOTEBOOK_PARAMETERS`).
 NOTEBOOK_OPTIONS = ("data_root", "runs_dir", "device", "cache_dir", "export_nir")
 # Names IPython itself puts in a notebook's namespace.
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}

@@ -2,7 +2,7 @@
 
 A figure of W inches is saved as SVG at 72 pt per inch (96 px per inch at the browser's
 scale) and shown at most as wide as the page's content (`BOOK_CONTENT_PX`, checked in a
-browser by `tests/test_browser.py`): wider figures shrink, and their text with them. Each
+browser by `tests/book/test_browser.py`): wider figures shrink, and their text with them. Each
 result figure is drawn here from the committed records, as the book draws it, and every
 text it holds (titles, labels, ticks, legends, annotations) is measured at that scale.
 """

@@ -24,6 +24,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from documented_commands import documented_commands
 
 from rouser import paths
 from rouser.config import load_config, resolve_run
@@ -207,21 +208,6 @@ def test_book_shows_every_result_from_real_data(built_book: Path) -> None:
 # ---------------------------------------------------------------------------- commands
 
 
-def _documented_commands() -> list[str]:
-    """Every `snakemake` command of the README, the book and the Snakefile header: the lines
-    of code blocks and comments that start with it, and inline code spans."""
-    sources = [REPO / "README.md", *BOOK.glob("*.md"), REPO / "workflow" / "Snakefile"]
-    commands = []
-    for source in sources:
-        text = source.read_text().replace("\\\n", " ")
-        commands += re.findall(r"`(snakemake [^`]+)`", text)
-        for line in text.splitlines():
-            line = line.lstrip("# ").split("  #")[0].strip()
-            if line.startswith("snakemake "):
-                commands.append(line)
-    return list(dict.fromkeys(commands))
-
-
 def _dry_run(command: str) -> subprocess.CompletedProcess:
     args = shlex.split(command.replace("/path/to/data", "data"))
     return subprocess.run(
@@ -231,7 +217,7 @@ def _dry_run(command: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_every_documented_snakemake_command_works_as_written() -> None:
-    commands = _documented_commands()
+    commands = documented_commands()
     assert len(commands) >= 5
     rendered = Rendered("fig2_threshold_grid", COMMITTED, None, paths.runs_dir(COMMITTED))
     footer = re.search(r"`(snakemake [^`]+)`", rendered.footer).group(1)

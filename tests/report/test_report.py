@@ -44,7 +44,7 @@ from rouser.runs.records import load_records, record_path, write_record
 from rouser.runs.results import RESULTS, result_runs
 from rouser.runs.train import train
 
-PAPER_MD = Path(__file__).resolve().parents[2] / "shared" / "paper.md"
+PAPER_MD = Path(__file__).resolve().parents[3] / "shared" / "paper.md"
 QUANTILES = ("min", "q05", "q25", "q50", "q75", "q95", "max")
 
 

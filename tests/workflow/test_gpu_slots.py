@@ -11,7 +11,7 @@ import pytest
 
 from rouser.runs.experiments import all_runs
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ every same-origin link resolves. The totals are printed (run with `-s` to see th
 It is also read as a reader reads it, at a desktop width (1,400 px) and a phone's (420 px):
 one search field per page, no launch button that cannot work, the commit and build date in
 every footer, table cells whose texts keep apart, figures shown at least as wide as the
-figure-text check assumes (`tests/test_figure_text.py`), and, on the phone, no content cut
+figure-text check assumes (`tests/report/test_figure_text.py`), and, on the phone, no content cut
 off at the window's edge (a wide table scrolls inside its own box, a long name breaks).
 Skipped where `chromium` or `chromedriver` is not installed (`apt-get install chromium
 chromium-driver` on Debian).
@@ -437,7 +437,7 @@ def test_every_footer_names_its_commit_and_build_date(crawl: Crawl) -> None:
     assert not missing, _report(missing)
     assert len(commits) == 1, commits  # one build, one commit
     known = subprocess.run(
-        ["git", "cat-file", "-e", f"{commits.pop()}^{{commit}}"], cwd=Path(__file__).parents[1]
+        ["git", "cat-file", "-e", f"{commits.pop()}^{{commit}}"], cwd=Path(__file__).parents[2]
     )
     assert known.returncode == 0, "the stamped commit is not in this repository"
 
@@ -450,7 +450,7 @@ def test_table_cells_keep_their_texts_apart(crawl: Crawl) -> None:
 
 
 def test_figures_are_shown_as_wide_as_the_text_check_assumes(crawl: Crawl) -> None:
-    """A figure shrinks to the article's width; `tests/test_figure_text.py` sizes its text for
+    """A figure shrinks to the article's width; `tests/report/test_figure_text.py` sizes its text for
     `BOOK_CONTENT_PX`, so a figure must never be shown narrower than that (or than itself)."""
     narrow = {
         page.name: [

@@ -152,7 +152,7 @@ def test_real_dvs128_clips_bin_at_full_resolution(shared_data):
 def test_lava_dl_binning_is_rouser_binning_delayed_and_re_edged(real_train):
     """`workflow/scripts/lava_dl_binning.py`, the source of the fidelity page's numbers on
     lava-dl's time bins, on the first 30 real recordings."""
-    script = Path(__file__).parents[1] / "workflow" / "scripts" / "lava_dl_binning.py"
+    script = Path(__file__).parents[2] / "workflow" / "scripts" / "lava_dl_binning.py"
     compare = runpy.run_path(str(script))["compare"]
     result = compare(Recordings.first(real_train.reader, 30))
     shares = result["bin_offset_share"]

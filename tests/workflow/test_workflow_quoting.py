@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_book import _documented_commands
+from documented_commands import documented_commands
 
 from rouser import paths
 
@@ -62,7 +62,7 @@ def test_documented_commands_quote_the_data_path(tmp_path: Path) -> None:
     data_root = _data_path(tmp_path)
     commands = [
         command
-        for command in _documented_commands()
+        for command in documented_commands()
         if any(placeholder in command for placeholder in PLACEHOLDERS)
         and "--executor" not in command
     ]

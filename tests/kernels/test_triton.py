@@ -186,7 +186,7 @@ def test_auto_picks_triton_on_cuda_and_falls_back_with_one_warning(monkeypatch) 
 
 def test_gpu_benchmark_runs_on_the_cpu_in_seconds() -> None:
     """``benchmarks/gpu.py --device cpu --quick``: every row and the epoch, tiny sizes."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     result = subprocess.run(
         [sys.executable, str(root / "benchmarks" / "gpu.py"), "--device", "cpu", "--quick"],
         capture_output=True,

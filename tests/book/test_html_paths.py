@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONTEXT = 60  # characters shown on each side of a path found
 # Pages, their downloadable sources (_sources/), the search index, the published run records.
 TEXT_SUFFIXES = {".html", ".ipynb", ".md", ".txt", ".js", ".json", ".csv", ".yml", ".yaml"}
