@@ -291,6 +291,7 @@ def resolve_run(
     check_choice("method", method, METHODS)
     resolved = profile_config(profile, config)
     values: dict[str, Any] = {
+        **LATER_SETTINGS,  # a later setting _config.yml does not name keeps its earlier value
         "dataset": dataset,
         "method": method,
         "profile": profile,

@@ -249,3 +249,13 @@ def test_missing_config_file_says_where_it_looked(tmp_path, monkeypatch) -> None
     monkeypatch.setenv("ROUSER_CONFIG", str(tmp_path / "nope.yml"))
     with pytest.raises(FileNotFoundError, match=r"nope\.yml"):
         load_config()
+
+
+def test_a_later_setting_the_config_file_omits_keeps_its_earlier_value(config: dict) -> None:
+    """A new setting is one declaration on `RunConfig`: without a `_config.yml` entry every
+    run resolves to the value that reproduces the runs made before it, so no id changes."""
+    without = {**config, "numerics": {**config["numerics"]}}
+    del without["numerics"]["fast_step"]
+    run = resolve_run("nmnist", "rouser", "cpu", without)
+    assert run.fast_step is False
+    assert run.run_id == resolve_run("nmnist", "rouser", "cpu", config).run_id
