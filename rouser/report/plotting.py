@@ -99,6 +99,11 @@ def new_figure(
 
 def finish(figure: Figure, title: str, records: pd.DataFrame) -> Figure:
     """Title with provenance, and one legend below all panels (no panel's data hidden by it)."""
+    first = figure.axes[0] if figure.axes else None
+    for ax in figure.axes[1:]:
+        # panels that share the first one's y axis read its label; theirs would sit in the gap
+        if first.get_shared_y_axes().joined(first, ax):
+            ax.set_ylabel("")
     handles: dict[str, object] = {}
     for ax in figure.axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
