@@ -160,7 +160,7 @@ def test_a_wheel_installed_outside_a_clone_trains_a_smoke_run(tmp_path):
     version = _run([venv / "bin" / "rouser", "--version"], project, env).stdout
     assert version == f"rouser {rouser.__version__}\n"
 
-    train = [python, "-m", "rouser.runs.train", "--dataset", "shd", "--method", "rouser",
+    train = [python, "-m", "rouser", "train", "--dataset", "shd", "--method", "rouser",
              "--profile", "smoke", "--epochs", "1", "--train-subset", "16", "--test-subset",
              "8", "--time-bins", "10", "--hidden", "8", "--device", "cpu", "--no-progress"]  # fmt: skip
     data, runs = tmp_path / "data", tmp_path / "runs"
