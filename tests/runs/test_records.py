@@ -212,6 +212,9 @@ def test_load_records_one_row_per_run_and_epoch(tmp_path):
 
 
 def test_environment_states_the_numerics_and_works_without_git(monkeypatch):
+    # as outside SLURM: inside a job (tests run through sbatch) env also names the job,
+    # env.slurm_job_id (tests/workflow/test_slurm.py)
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
     env = environment(torch.device("cpu"))
     assert set(env) == {
         "device", "device_name", "cpu_count", "numerics", "platform", "numba", "torch",

@@ -7,11 +7,15 @@ from tests/slurm/*.in, filled in from the host, under a folder of their own, and
 their PIDs afterwards. Run jobs go through the command of README "Reproduce on a cluster",
 and each record must name its SLURM job, whose gres=gpu:1 request (a fake GPU,
 File=/dev/null) SLURM granted, and equal a local run's record; a job cancelled mid-run
-(scancel) resumes from its checkpoint when the workflow is rerun.
+(scancel) resumes from its checkpoint when the workflow is rerun; a run that fails in its
+job leaves its record "failed" with the error beside its notebook log, and the workflow's
+error names the run and its logs; a status command that keeps failing fails the workflow instead of leaving it
+waiting forever.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import re
@@ -28,8 +32,11 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from rouser import paths
+from rouser.config import load_config, resolve_run
+from rouser.runs.experiments import all_runs
 from rouser.runs.provenance import environment
 from rouser.runs.records import checkpoint_path, read_record, record_path
 from rouser.runs.train import TIMING_KEYS
@@ -41,6 +48,11 @@ RUN_IDS = ["nmnist-baseline-seed0-6ab49a8b31", "nmnist-rouser-seed0-b1828ad625"]
 DAEMONS = ("munged", "slurmctld", "slurmd")
 CLIENTS = ("sbatch", "squeue", "scancel", "scontrol", "sinfo", "srun")
 WORKFLOW_TIMEOUT_S = 900  # a run takes well under a minute; a hang must fail, not wait
+# A weight learning rate that carries Adam's steps past float32's range in the first epoch.
+DIVERGING_LR_W = 1e36
+# Before workflow/slurm.smk, a failing status command left Snakemake waiting forever; now
+# it fails within a few status checks (seconds): far longer than that is a hang.
+STATUS_FAILURE_TIMEOUT_S = 240
 
 
 def test_environment_names_the_slurm_job_only_inside_one(
@@ -344,9 +356,9 @@ def test_cancelled_run_job_resumes_from_its_checkpoint(
     assert code != 0, "the workflow did not notice its job was cancelled"
     assert run_id in output, output[-3000:]
     assert "CANCELLED" in cluster.job(cancelled[0]), cluster.job(cancelled[0])
-    assert checkpoint.exists() and not (
-        record_path(run_id, runs).exists() and read_record(target)["status"] != "running"
-    )
+    # the checkpoint of its first epoch is there to resume from; Snakemake deleted the
+    # record of the stopped job (a failed job's output)
+    assert checkpoint.exists() and not Path(target).exists()
     code, output = _snakemake(_command(runs, data, [target]), cluster.env)
     cluster.timings["scancel + rerun"] = time.monotonic() - start
     assert code == 0, output[-5000:]
@@ -354,6 +366,84 @@ def test_cancelled_run_job_resumes_from_its_checkpoint(
     assert record["env"]["slurm_job_id"] not in cancelled
     assert record["started"] == started[0], "the rerun started over instead of resuming"
     assert _comparable(record) == _comparable(local_records[run_id])
+
+
+@pytest.mark.slow
+def test_failed_run_job_keeps_its_failed_record_and_is_named(
+    cluster: Cluster, data: Path, tmp_path: Path
+) -> None:
+    """A fault a user can make: a learning rate in _config.yml far too large, so the run
+    diverges in its first epoch. ROUSER_CONFIG points every process, the SLURM job's too,
+    at the edited copy."""
+    config = load_config()
+    config["profiles"]["smoke"].setdefault("training", {})["lr_w"] = DIVERGING_LR_W
+    settings = tmp_path / "config.yml"
+    settings.write_text(yaml.safe_dump(config))
+    run = resolve_run("nmnist", "baseline", "smoke", config)
+    assert run == dataclasses.replace(
+        resolve_run("nmnist", "baseline", "smoke"), lr_w=DIVERGING_LR_W
+    )
+    assert run.run_id in {r.run_id for r in all_runs("smoke", config)}  # a workflow target
+    runs = tmp_path / "runs"
+    target = record_path(run, runs)
+    env = cluster.env | {"ROUSER_CONFIG": str(settings)}
+    start = time.monotonic()
+    code, output = _snakemake(_command(runs, data, [str(target)]), env)
+    cluster.timings["failed run job"] = time.monotonic() - start
+    assert code != 0, output[-5000:]
+    # Snakemake deleted the failed job's record; the run rule kept it beside the notebook
+    # log, failed, with the error that stopped it
+    assert not target.exists()
+    log = (paths.results_dir("smoke") / "runs" / f"{run.run_id}.ipynb").relative_to(REPO)
+    failed_record = log.parent / "failed" / f"{run.run_id}.json"
+    record = read_record(REPO / failed_record)
+    assert record["status"] == "failed", record["status"]
+    assert record["error"] == "ValueError: CubaLIF input contains NaN or infinite values"
+    job_id = record["env"]["slurm_job_id"]
+    assert "JobState=FAILED" in cluster.job(job_id), cluster.job(job_id)
+    # the workflow's error names the run's record, its notebook log and its SLURM log
+    error = output[output.index("Error in rule run:") :]
+    assert f"output: {target}" in error, error[:3000]
+    slurm_log = re.search(
+        rf"log: {log}, {failed_record}, (\S*/slurm_logs/\S*/{run.run_id}/{job_id}\.log)", error
+    )
+    assert slurm_log, error[:3000]
+    assert "CubaLIF input contains NaN" in Path(slurm_log.group(1)).read_text()
+
+
+@pytest.mark.slow
+def test_failing_status_command_fails_the_workflow(
+    cluster: Cluster, data: Path, tmp_path: Path
+) -> None:
+    """squeue, the profile's status command, fails as it does when the controller does not
+    answer; a PATH shim stands in for it in Snakemake's environment only."""
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    message = "slurm_load_jobs error: Unable to contact slurm controller (connect failure)"
+    (shim / "squeue").write_text(f'#!/bin/sh\necho "squeue: error: {message}" >&2\nexit 1\n')
+    (shim / "squeue").chmod(0o755)
+    env = cluster.env | {"PATH": f"{shim}{os.pathsep}{cluster.env['PATH']}"}
+    runs = tmp_path / "runs"
+    before = set(cluster.jobs())
+    # two attempts instead of the profile's 30 (10 s apart): the test's time, same path
+    target = str(record_path(RUN_IDS[1], runs))
+    command = [*_command(runs, data, [target]), "--slurm-status-attempts", "2"]
+    start = time.monotonic()
+    try:
+        code, output = _snakemake(command, env, timeout_s=STATUS_FAILURE_TIMEOUT_S)
+    finally:
+        # the job Snakemake submitted and lost sight of: stopped, not left to the next test
+        left = set(cluster.jobs()) - before
+        if left:
+            cluster._run("scancel", *left)
+    cluster.timings["failing status command"] = time.monotonic() - start
+    assert code != 0, output[-5000:]
+    assert "SLURM's status command failed 2 times in a row" in output, output[-5000:]
+    assert message in output, output[-5000:]
+    # the error's advice finds the job it left running
+    (job_id,) = re.findall(r"submitted with SLURM jobid (\d+)", output)
+    name = re.search(r"'scancel --name (\S+)'", output).group(1)
+    assert f"JobName={name}" in cluster.job(job_id), cluster.job(job_id)
 
 
 def test_reproduce_page_gives_the_tested_cluster_command() -> None:

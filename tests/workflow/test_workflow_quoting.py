@@ -4,15 +4,20 @@ run `touch pwned`, and a path with a space failed with "unrecognized arguments")
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from documented_commands import documented_commands
 
 from rouser import paths
+from rouser.config import NOTEBOOK_PARAMETERS, load_config, resolve_run
+from rouser.runs.experiments import run_from_parameters
+from rouser.runs.records import record_path
 
 REPO = paths.REPO_ROOT
 PLACEHOLDERS = ("/path/to/data", "<your data folder>")
@@ -76,3 +81,30 @@ def test_documented_commands_quote_the_data_path(tmp_path: Path) -> None:
                 assert "touch" not in shell.replace(str(data_root), ""), shell
                 assert "pwned;echo" not in shlex.split(shell), shell
     assert seen
+
+
+@pytest.mark.parametrize("lr_w", [1e-5, 1e36, 0.001])
+def test_run_job_parameters_read_back_as_the_run(tmp_path: Path, lr_w: float) -> None:
+    """The -y parameters of a run job, read as papermill reads them (PyYAML), rebuild the
+    run exactly: JSON's 1e-05 was read as the string '1e-05' and the run refused."""
+    config = load_config()
+    config["profiles"]["smoke"].setdefault("training", {})["lr_w"] = lr_w
+    settings = tmp_path / "config.yml"
+    settings.write_text(yaml.safe_dump(config))
+    run = resolve_run("shd", "rouser", "smoke", config)
+    target = str(record_path(run, paths.runs_dir("smoke")))
+    result = subprocess.run(
+        ["snakemake", target, "--cores", "1", "--config", "profile=smoke", "-n", "-p",
+         "--forceall"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env=os.environ | {"ROUSER_CONFIG": str(settings)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+    (command,) = [
+        c for c in re.findall(r"^Shell command: (.*)$", result.stdout, re.M) if " -y " in c
+    ]
+    words = shlex.split(command)
+    parameters = yaml.safe_load(words[words.index("-y") + 1])
+    assert parameters["lr_w"] == lr_w and type(parameters["lr_w"]) is float
+    settings = {name: parameters[name] for name in NOTEBOOK_PARAMETERS}
+    assert run_from_parameters("shd", settings, config) == run
