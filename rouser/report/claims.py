@@ -33,6 +33,7 @@ from rouser.report.verdicts import (
     per_run,
     reaching,
     seeds_spread,
+    so_far,
     summary,
     value_at,
 )
@@ -42,7 +43,17 @@ from rouser.runs.results import RESULTS
 # ---------------------------------------------------------------------------- the claims
 
 
-def _row(claim: str, paper: str, horizon: str, ours: str, result: str, page: str) -> dict:
+def _row(
+    claim: str,
+    paper: str,
+    horizon: str,
+    ours: str,
+    result: str,
+    page: str,
+    trend: str | None = None,
+) -> dict:
+    """One claim's row; `trend`, the direction so far of a claim not reached (`so_far`),
+    goes to the bottom line, not to the table."""
     return {
         "claim": claim,
         "paper": paper,
@@ -50,13 +61,14 @@ def _row(claim: str, paper: str, horizon: str, ours: str, result: str, page: str
         "ours": ours,
         "verdict": result,
         "evidence": f'<a href="{page}.html">{RESULTS[page].title}</a>',
+        "so far": trend,
     }
 
 
 def claim_table1_nmnist(ev: Evidence) -> list[dict]:
     reference = ev.paper["table1"]["nmnist"]
     groups = {METHOD_LABELS[m]: ev.defaults(m) for m in ("rouser", "baseline")}
-    ours, result, x = judge_difference(
+    ours, result, x, trend = judge_difference(
         ev,
         groups,
         lambda run, x: 100 * value_at(run, ACCURACY, x),
@@ -74,6 +86,7 @@ def claim_table1_nmnist(ev: Evidence) -> list[dict]:
             ours,
             result,
             "table1",
+            trend,
         )
     ]
 
@@ -129,14 +142,18 @@ def claim_fig2(ev: Evidence) -> list[dict]:
         )
     )
     ours = ", ".join(f"Th {th:g}: {acc:.0f}%" for th, acc in means.items()) + f" at {at_text(x)}"
-    if x < axis.REACH_TOLERANCE * horizon:
-        result = NOT_REACHED
-    elif means.max() - means.min() <= ev.resolution(grid):
+    if means.max() - means.min() <= ev.resolution(grid):
         result = INCONCLUSIVE
     else:
         dip = {0.0, 0.25, 0.5} <= set(means.index) and means[0.25] < min(means[0.0], means[0.5])
         result = AGREES if float(means.idxmax()) == 1.0 and dip else DISAGREES
-    return [_row(claim, paper, horizon_text(horizon, x), ours, result, "fig2_threshold_grid")]
+    trend = None
+    if x < axis.REACH_TOLERANCE * horizon:
+        result, trend = NOT_REACHED, so_far(result)
+        ours += f"; {trend}"
+    return [
+        _row(claim, paper, horizon_text(horizon, x), ours, result, "fig2_threshold_grid", trend)
+    ]
 
 
 def claim_fig3(ev: Evidence) -> list[dict]:
@@ -153,7 +170,7 @@ def claim_fig3(ev: Evidence) -> list[dict]:
 
     groups = {METHOD_LABELS[m]: ev.defaults(m) for m in ("rouser", "baseline")}
     # the paper's view needs its whole window: the change at epoch 4 over that at epoch 21
-    ours, result, x = judge_difference(
+    ours, result, x, trend = judge_difference(
         ev, groups, measure, end, +1, points["rouser"][4] - points["baseline"][4], ""
     )
     ours += (
@@ -167,6 +184,7 @@ def claim_fig3(ev: Evidence) -> list[dict]:
             ours,
             result,
             "fig3_weight_change",
+            trend,
         )
     ]
 
@@ -220,17 +238,21 @@ def claim_fig4(ev: Evidence) -> list[dict]:
             changes.append(change.mean())
             results.append(compare(change.mean(), noise, -1, None))
     ours = "; ".join(texts) + f" (per input; from {at_text(start)} to {at_text(x)})"
-    if x < axis.REACH_TOLERANCE * horizon:
-        trend = NOT_REACHED
-    elif all(r == AGREES for r in results):
-        trend = AGREES
+    if all(r == AGREES for r in results):
+        result = AGREES
     elif DISAGREES in results:
-        trend = DISAGREES
+        result = DISAGREES
     else:
-        trend = INCONCLUSIVE
-    rows.append(_row(claim, paper, horizon_text(horizon, x), ours, trend, "fig4_dead_neurons"))
+        result = INCONCLUSIVE
+    trend = None
+    if x < axis.REACH_TOLERANCE * horizon:
+        result, trend = NOT_REACHED, so_far(result)
+        ours += f"; {trend}"
+    rows.append(
+        _row(claim, paper, horizon_text(horizon, x), ours, result, "fig4_dead_neurons", trend)
+    )
     layer2 = {METHOD_LABELS[m]: groups[m] for m in ("rouser", "baseline")}
-    ours, result, x = judge_difference(
+    ours, result, x, trend = judge_difference(
         ev,
         layer2,
         lambda run, x: 100 * value_at(run, "dead_neurons.layer2", x),
@@ -248,6 +270,7 @@ def claim_fig4(ev: Evidence) -> list[dict]:
             ours,
             result,
             "fig4_dead_neurons",
+            trend,
         )
     )
     return rows
@@ -266,7 +289,7 @@ def claim_fig5(ev: Evidence) -> list[dict]:
 
     groups = {METHOD_LABELS[m]: ev.defaults(m) for m in ("rouser", "baseline")}
     horizon = axis.paper_x(reference["epochs"])
-    ours, result, x = judge_difference(
+    ours, result, x, trend = judge_difference(
         ev,
         groups,
         lambda run, x: (
@@ -286,6 +309,7 @@ def claim_fig5(ev: Evidence) -> list[dict]:
             ours,
             result,
             "fig5_spike_rates",
+            trend,
         )
     ]
 
@@ -298,7 +322,7 @@ def claim_latency(ev: Evidence) -> list[dict]:
         return float(seen.loc[seen[ACCURACY] >= target, "paper_epochs"].iloc[0])
 
     groups = {METHOD_LABELS[m]: ev.defaults(m) for m in ("rouser", "baseline")}
-    ours, result, x = judge_difference(ev, groups, measure, None, -1, None, " paper epochs")
+    ours, result, x, trend = judge_difference(ev, groups, measure, None, -1, None, " paper epochs")
     return [
         _row(
             "Faster convergence: Rouser reaches 95% of its final accuracy sooner",
@@ -307,6 +331,7 @@ def claim_latency(ev: Evidence) -> list[dict]:
             ours,
             result,
             "table1",
+            trend,
         )
     ]
 
@@ -331,7 +356,7 @@ def claim_fig6(ev: Evidence) -> list[dict]:
                 "on": ablation[arm == f"{key}, learning on"],
                 "off": ablation[arm == f"{key}, learning off"],
             }
-        ours, result, x = judge_difference(
+        ours, result, x, trend = judge_difference(
             ev,
             groups,
             lambda run, x: 100 * value_at(run, ACCURACY, x),
@@ -341,7 +366,9 @@ def claim_fig6(ev: Evidence) -> list[dict]:
             "%",
             ev.resolution(pd.concat(groups.values())),
         )
-        rows.append(_row(claim, paper, horizon_text(horizon, x), ours, result, "fig6_ablation"))
+        rows.append(
+            _row(claim, paper, horizon_text(horizon, x), ours, result, "fig6_ablation", trend)
+        )
     return rows
 
 
@@ -361,9 +388,10 @@ def evidence(records: pd.DataFrame, paper: dict) -> Evidence:
     """The records as trajectories, and which experiment each trajectory stands for."""
     profile = records["config.profile"].iloc[0]
     rows = axis.trajectories(records, paper)
-    longest = dict(zip(axis.trajectory_key(records), records["run_id"], strict=True))
     kept = dict(zip(rows["trajectory"], rows["run_id"], strict=True))
-    stands_for = {run_id: kept[key] for key, run_id in longest.items()}
+    # every run stands for the longest run of its trajectory (itself, or one it is a prefix of)
+    keys = zip(axis.trajectory_key(records), records["run_id"], strict=True)
+    stands_for = {run_id: kept[key] for key, run_id in keys}
     members = {}
     for name in RESULTS["reproduce"].experiments:
         ids = {run.run_id for run in experiment_runs(name, profile)}
@@ -385,6 +413,7 @@ def claims(records: pd.DataFrame, paper: dict | None = None) -> pd.DataFrame:
     ev = evidence(records, paper)
     table = pd.DataFrame([row for claim in CLAIMS for row in claim(ev)])
     table.attrs["summary"] = summary(table)
+    table = table.drop(columns="so far")
     table.attrs["cell_colors"] = {"verdict": VERDICT_COLORS}
     table.attrs["title"] = (
         "Does it reproduce? One row per claim of the paper, judged at the paper's horizon "

@@ -49,6 +49,14 @@ VERDICT_COLORS = {
     NOT_REACHED: "#e1f5fe",
     NOT_TESTABLE: "#eeeeee",
 }
+# Where a claim's horizon is not reached, the same rule applied where our runs stop: the
+# direction so far, which the row and the bottom line state beside "not reached".
+SO_FAR = {
+    AGREES: "so far the paper's way, beyond the noise",
+    DISAGREES: "so far against the paper, beyond the noise",
+    ONE_SEED: "so far one seed each, no spread known",
+}
+SO_FAR_WITHIN = "so far within the noise"
 # Table II's setting: the runs that stand for "Rouser" and "baseline" in Table I and Figs. 3-5.
 DEFAULTS = {"config.threshold": 1.25, "config.tau": 3.75, "config.scale": 1.5}
 ACCURACY = "test_accuracy"
@@ -168,6 +176,12 @@ def at_text(x: float) -> str:
     return f"{x:.2g} paper epochs" if x < 1 else f"{x:.1f} paper epochs"
 
 
+def so_far(result: str) -> str:
+    """The direction of a claim whose horizon ours do not reach, from the verdict the rule
+    gives where they stop (`result`): the paper's way, against it, or within the noise."""
+    return SO_FAR.get(result, SO_FAR_WITHIN)
+
+
 def horizon_text(horizon: float | None, ours: float) -> str:
     paper = "not stated" if horizon is None else f"{horizon:g}"
     return f"paper {paper} · ours {ours:.2g}" if ours < 1 else f"paper {paper} · ours {ours:.1f}"
@@ -183,10 +197,11 @@ def judge_difference(
     unit: str,
     resolution: float = 0.0,
 ) -> tuple[str, str, float]:
-    """(ours, verdict, where judged) for "group A's `measure` minus group B's has the
-    paper's `sign`", at `horizon` (None: the farthest both groups reach)."""
+    """(ours, verdict, where judged, direction so far) for "group A's `measure` minus group
+    B's has the paper's `sign`", at `horizon` (None: the farthest both groups reach). The
+    direction so far (`so_far`) is given where the horizon is not reached, else None."""
     if any(rows.empty for rows in groups.values()):
-        return "no runs", NOT_TESTABLE, 0.0
+        return "no runs", NOT_TESTABLE, 0.0, None
     groups = {name: farthest_per_seed(rows) for name, rows in groups.items()}
     reach = min(axis.reach(rows) for rows in groups.values())
     longest = min(rows["paper_epochs"].max() for rows in groups.values())
@@ -202,8 +217,6 @@ def judge_difference(
         ", ".join(f"{name} {seeds_text(v, unit, digits)}" for name, v in values.items())
         + f" at {at_text(x)}"
     )
-    if horizon is not None and longest < axis.REACH_TOLERANCE * horizon:
-        return ours, NOT_REACHED, max(reach, longest)
     first, second = values.values()
     noise, noise_at = (None, 0.0)
     if min(first.count(), second.count()) < 2:
@@ -211,12 +224,15 @@ def judge_difference(
         if noise is not None:
             ours += f"; noise from the seeds' spread at {at_text(noise_at)}"
     result = verdict(first, second, sign, resolution, paper_effect, noise)
-    return ours, result, x
+    if horizon is not None and longest < axis.REACH_TOLERANCE * horizon:
+        return f"{ours}; {so_far(result)}", NOT_REACHED, max(reach, longest), so_far(result)
+    return ours, result, x, None
 
 
 def summary(table: pd.DataFrame) -> str:
     """The bottom line, as Markdown: counts per verdict, then the claims of each verdict
-    (by their figure or table), in the order of `VERDICT_COLORS`, each verdict coloured."""
+    (by their figure or table), in the order of `VERDICT_COLORS`, each verdict coloured;
+    a claim not reached says its direction so far (the table's "so far" column)."""
     counts = table["verdict"].value_counts()
     shown = [verdict for verdict in VERDICT_COLORS if counts.get(verdict, 0)]
     lines = [
@@ -226,7 +242,11 @@ def summary(table: pd.DataFrame) -> str:
         "",
     ]
     for verdict in shown:
-        claims = table.loc[table["verdict"] == verdict, "claim"]
+        rows = table[table["verdict"] == verdict]
+        claims = [
+            claim if not isinstance(trend, str) else f"{claim} ({trend})"
+            for claim, trend in zip(rows["claim"], rows["so far"], strict=True)
+        ]
         lines.append(f"- {badge(verdict)}: " + "; ".join(claims) + ".")
     return "\n".join(lines)
 

@@ -32,12 +32,15 @@ from rouser.report.verdicts import (
     NOT_TESTABLE,
     ONE_SEED,
     RULED_OUT,
+    SO_FAR,
+    SO_FAR_WITHIN,
     TOO_SMALL,
     VERDICT_COLORS,
     compare,
+    so_far,
     verdict,
 )
-from rouser.runs.experiments import run_labels
+from rouser.runs.experiments import experiment_runs, run_labels
 from rouser.runs.metrics import summarize
 from rouser.runs.provenance import numerics
 from rouser.runs.records import load_records, record_path, write_record
@@ -620,11 +623,42 @@ def test_claims_table_from_synthetic_records(tmp_path, paper):
     # 2 fake epochs of 64 samples are 0.002 of a paper epoch; the paper's curves end at 51
     assert a["verdict"] == NOT_REACHED and a["horizon (paper epochs)"] == "paper 51 · ours 0.0021"
     assert "at 0.0021 paper epochs" in a["ours"]
+    # not reached, but the rule applied where the runs stop gives the direction so far,
+    # in the row and in the bottom line
+    trend = a["ours"].rsplit("; ", 1)[1]
+    assert trend in (*SO_FAR.values(), SO_FAR_WITHIN)
+    assert f"{a.name} ({trend})" in table.attrs["summary"]
+    assert "(so far" not in table.attrs["summary"].split(NOT_REACHED)[0]  # reached claims: none
     assert (
         table.loc["Fig. 2, NMNIST: best at Th = 1, a dip at Th = 0.25", "verdict"] == NOT_TESTABLE
     )
     assert 'href="table1.html"' in nmnist["evidence"]
     assert table.attrs["summary"].startswith(f"**Of the paper's {len(table)} claims**")
+
+
+@pytest.mark.parametrize(
+    ("difference", "noise", "expected"),
+    [(5.0, 2.0, SO_FAR[AGREES]), (-5.0, 2.0, SO_FAR[DISAGREES]), (1.0, 2.0, SO_FAR_WITHIN)],
+)
+def test_so_far_is_the_rule_where_the_runs_stop(difference, noise, expected):
+    assert so_far(compare(difference, noise, +1, None)) == expected
+
+
+def test_every_record_of_an_experiment_counts_in_the_claims(paper):
+    """A run that is the prefix of a longer one (same settings, fewer epochs) stands for that
+    longer run: Fig. 2's Th 0.25 run (10 epochs) was dropped from the claims while a 4-epoch
+    run of the same settings (the first-steps study) was listed after it."""
+    profile = "cpu"
+    records = load_records(paths.RECORDS_DIR / profile)
+    ev = claims.evidence(records, paper)
+    trajectory = dict(zip(records["run_id"], axis.trajectory_key(records), strict=True))
+    for name, members in ev.members.items():
+        for run in experiment_runs(name, profile):
+            if run.run_id in trajectory:
+                kept = {trajectory[m] for m in members}
+                assert trajectory[run.run_id] in kept, (name, run.run_id)
+    fig2 = ev.runs("fig2")
+    assert set(fig2["config.threshold"]) == {0.0, 0.25, 0.5, 0.75, 1.0}
 
 
 def test_every_claim_and_paper_point_uses_one_axis(tmp_path, paper):
