@@ -632,6 +632,9 @@ def test_claims_table_from_synthetic_records(tmp_path, paper):
     assert (
         table.loc["Fig. 2, NMNIST: best at Th = 1, a dip at Th = 0.25", "verdict"] == NOT_TESTABLE
     )
+    b = table.loc["Fig. 6b (Th 0.25, tau 3, s 3): learning on converges, learning off does not"]
+    assert re.search(r"learning on ends with output thresholds of -?\d+\.\d on average", b["ours"])
+    assert b["ours"].endswith("from 0.25")
     assert 'href="table1.html"' in nmnist["evidence"]
     assert table.attrs["summary"].startswith(f"**Of the paper's {len(table)} claims**")
 
