@@ -20,10 +20,9 @@ import yaml
 
 from rouser.paths import config_path
 
-DATASETS = ("nmnist", "dvs128", "shd")
 METHODS = ("rouser", "baseline")
 
-__all__ = ["DATASETS", "METHODS", "RunConfig", "profile_config", "resolve_run"]
+__all__ = ["METHODS", "RunConfig", "profile_config", "resolve_run"]
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -287,7 +286,8 @@ def resolve_run(
     (`check_setting`) here, so a bad one fails before any data work.
     """
     config = load_config() if config is None else config
-    check_choice("dataset", dataset, DATASETS)
+    # the datasets `_config.yml` gives settings for (rouser.data.registry reads each one)
+    check_choice("dataset", dataset, list(config["datasets"]))
     check_choice("method", method, METHODS)
     resolved = profile_config(profile, config)
     values: dict[str, Any] = {

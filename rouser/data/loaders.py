@@ -18,20 +18,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from rouser.atomic import remove_stale_temporaries
 from rouser import paths
-from rouser.config import DATASETS, RunConfig, check_choice
+from rouser.atomic import remove_stale_temporaries
+from rouser.config import RunConfig
 from rouser.data.binning import Binning, SpikeCollate, SpikeLoader
 from rouser.data.cache import BinnedCache, CachedSpikes, load_or_build
-from rouser.data.dvs128 import DVSGesture
 from rouser.data.errors import CorruptRecordingError
-from rouser.data.nmnist import NMNIST, ShiftRotate
+from rouser.data.nmnist import ShiftRotate
 from rouser.data.readers import OfflineFirst, Recordings, open_split
+from rouser.data.registry import dataset_spec, ensure_synthetic
 from rouser.data.resident import ResidentSpikeLoader, ResidentSpikes
-from rouser.data.shd import SHD
-from rouser.data.synthetic import SYNTHETIC_SEED, ensure_synthetic
+from rouser.data.synthetic import SYNTHETIC_SEED
 
-READERS: dict[str, type[OfflineFirst]] = {"nmnist": NMNIST, "dvs128": DVSGesture, "shd": SHD}
 AUGMENTED = ("nmnist",)  # lava-dl's shift/rotation; the paper augments no other dataset
 HOLDOUT_FRACTION = 0.1
 # Fixed, not the run's seed: every run (method, seed, threshold) is scored on the same samples.
@@ -44,7 +42,7 @@ SYNTHETIC_DEFAULT_SIZES = (512, 128)
 
 def binning_for(run: RunConfig) -> Binning:
     """The run's binning on its dataset's sensor."""
-    reader = READERS[run.dataset]
+    reader = dataset_spec(run.dataset).reader
     return Binning(
         sensor_size=tuple(run.sensor_size),
         time_bins=run.time_bins,
@@ -182,7 +180,7 @@ def make_loaders(
     (`UnreadableDataError`, `DatasetLayoutError`). The description's `fingerprint` identifies
     the recordings each loader serves (see `fingerprint`): equal fingerprints, same data.
     """
-    check_choice("dataset", run.dataset, DATASETS)
+    dataset_spec(run.dataset)  # a known dataset, or a ValueError naming the known ones
     if run.augment and run.dataset not in AUGMENTED:
         raise ValueError(
             f"augment=True is only defined for {list(AUGMENTED)} (lava-dl's NMNIST shift and "
@@ -238,7 +236,7 @@ def _spike_sets(
     progress: bool,
 ) -> tuple[dict[str, CachedSpikes], dict[str, Any]]:
     """The train and test sets of `run` (binned, cached) and the description of their data."""
-    reader_cls = READERS[run.dataset]
+    reader_cls = dataset_spec(run.dataset).reader
     source, save_to = "real", root
     if run.synthetic:
         source, download = "synthetic", False

@@ -19,6 +19,8 @@ from torch.utils.data import get_worker_info
 from rouser.data.binning import SparseSample
 from rouser.data.errors import CorruptRecordingError
 from rouser.data.readers import OfflineFirst
+from rouser.data.spec import Dataset
+from rouser.data.synthetic import write_nmnist
 
 EVENT_BYTES = 5  # x, y, polarity bit + 23-bit microsecond timestamp
 
@@ -130,7 +132,10 @@ class ShiftRotate:
             torch.from_numpy(sample.index.astype(np.int64)),
             self.frame_shape,
             *(torch.tensor(float(value), dtype=torch.float64) for value in (dx, dy)),
-            *(torch.tensor(value, dtype=torch.float64) for value in (math.cos(angle), math.sin(angle))),
+            *(
+                torch.tensor(value, dtype=torch.float64)
+                for value in (math.cos(angle), math.sin(angle))
+            ),
             lava_dl=self.lava_dl,
         )
         keep = keep.numpy()
@@ -175,3 +180,6 @@ def shift_rotate(
     kept = (new_x >= 0) & (new_x < width) & (new_y >= 0) & (new_y < height)
     moved = step * (polarities * plane) + polarity * plane + new_y * width + new_x
     return moved, kept
+
+
+DATASET = Dataset(name="nmnist", label="NMNIST", reader=NMNIST, write_synthetic=write_nmnist)

@@ -25,7 +25,6 @@ import numpy as np
 from tqdm import tqdm  # text bars: tqdm.auto leaves empty widgets under papermill (train.py)
 
 from rouser.atomic import atomic_file
-from rouser.config import check_choice
 
 SYNTHETIC_SEED = 0
 GENERATOR_VERSION = 1  # bump when a writer's output changes
@@ -195,14 +194,8 @@ def write_shd(folder: Path, n_train: int, n_test: int, seed: int, progress: bool
             handle.create_dataset("extra/speaker", data=(np.arange(count) % 10).astype(np.uint16))
 
 
-WRITERS: dict[str, Callable[[Path, int, int, int, bool], None]] = {
-    "nmnist": write_nmnist,
-    "dvs128": write_dvs128,
-    "shd": write_shd,
-}
-
-
-def ensure_synthetic(
+def write_marked(
+    write: Callable[[Path, int, int, int, bool], None],
     dataset: str,
     folder: str | Path,
     n_train: int,
@@ -210,11 +203,8 @@ def ensure_synthetic(
     seed: int = SYNTHETIC_SEED,
     progress: bool = True,
 ) -> Path:
-    """Make sure `folder` holds at least `n_train`/`n_test` synthetic samples; return it.
-
-    `folder` is what tonic gets as `save_to` (e.g. `<data root>/synthetic/nmnist`).
-    """
-    check_choice("dataset", dataset, list(WRITERS))
+    """Make sure `folder` holds at least `n_train`/`n_test` samples of `dataset` written
+    by `write`, as the marker says; return it (`rouser.data.registry.ensure_synthetic`)."""
     for name, value in (("n_train", n_train), ("n_test", n_test)):
         if value < 1:
             raise ValueError(f"{name}={value!r} must be >= 1")
@@ -229,7 +219,7 @@ def ensure_synthetic(
         # be another process writing the same deterministic files right now: keep it)
         shutil.rmtree(folder)
         written = {}
-    WRITERS[dataset](folder, n_train, n_test, seed, progress)
+    write(folder, n_train, n_test, seed, progress)
     counts = {"n_train": max(n_train, written.get("n_train", 0)),
               "n_test": max(n_test, written.get("n_test", 0))}  # fmt: skip
     with atomic_file(marker) as temporary:

@@ -15,10 +15,12 @@ import pandas as pd
 import seaborn as sns
 import yaml
 
+from rouser.data.registry import DATASET_SPECS
+
 PAPER_VALUES_PATH = Path(__file__).resolve().parent.parent / "paper_values.yml"
 DONE_STATUSES = ("finished", "non-convergent")
 METHOD_LABELS = {"baseline": "baseline", "rouser": "Rouser"}
-DATASET_LABELS = {"nmnist": "NMNIST", "dvs128": "DVS128 Gesture", "shd": "SHD"}
+DATASET_LABELS = {name: spec.label for name, spec in DATASET_SPECS.items()}
 _PALETTE = sns.color_palette("colorblind")
 METHOD_COLORS = {"baseline": _PALETTE[0], "rouser": _PALETTE[1]}
 PAPER_HATCH = "///"

@@ -20,7 +20,6 @@ from typing import NoReturn
 import rouser
 from rouser import paths
 from rouser.config import (
-    DATASETS,
     FLAG,
     INT,
     METHODS,
@@ -113,7 +112,8 @@ def _parser(profile: str = DEFAULT_PROFILE) -> argparse.ArgumentParser:
     profiles = list(config["profiles"])
     shown_profile = profile if profile in profiles else DEFAULT_PROFILE
     defaults = {
-        dataset: resolve_run(dataset, METHODS[0], shown_profile, config) for dataset in DATASETS
+        dataset: resolve_run(dataset, METHODS[0], shown_profile, config)
+        for dataset in config["datasets"]
     }
     parser = _Parser(
         prog=PROG,
@@ -121,7 +121,7 @@ def _parser(profile: str = DEFAULT_PROFILE) -> argparse.ArgumentParser:
         "an interrupted run resumes from its last finished epoch.",
     )
     parser.add_argument("--version", action="version", version=f"rouser {rouser.__version__}")
-    parser.add_argument("--dataset", required=True, choices=DATASETS)
+    parser.add_argument("--dataset", required=True, choices=list(defaults))
     parser.add_argument("--method", required=True, choices=METHODS)
     parser.add_argument(
         "--profile",

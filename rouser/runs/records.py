@@ -27,7 +27,6 @@ import pandas as pd
 from rouser import paths
 from rouser.atomic import atomic_write
 from rouser.config import (
-    DATASETS,
     LATER_SETTINGS,
     METHODS,
     SETTINGS,
@@ -36,6 +35,7 @@ from rouser.config import (
     check_setting,
     run_fields,
 )
+from rouser.data.registry import DATASET_SPECS
 from rouser.runs.metrics import summarize
 
 SCHEMA = 1
@@ -192,7 +192,7 @@ def run_of(config: dict) -> RunConfig:
     unknown = sorted(config.keys() - set(fields))
     if missing or unknown:
         raise ValueError(f"config lacks settings {missing} / has unknown settings {unknown}")
-    check_choice("config.dataset", config["dataset"], DATASETS)
+    check_choice("config.dataset", config["dataset"], list(DATASET_SPECS))
     check_choice("config.method", config["method"], METHODS)
     values = {**LATER_SETTINGS, **config}
     checked = {

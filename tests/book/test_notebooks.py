@@ -13,7 +13,7 @@ import nbformat
 import papermill
 import pytest
 
-from rouser.config import DATASETS
+from rouser.data import DATASET_SPECS
 from rouser.paths import NOTEBOOKS_DIR
 from rouser.runs.experiments import NOTEBOOK_OPTIONS, NOTEBOOK_PARAMETERS
 from rouser.runs.results import RESULTS
@@ -21,7 +21,7 @@ from rouser.runs.results import RESULTS
 ALL = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 
 
-@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("dataset", list(DATASET_SPECS))
 def test_training_parameters_cell_exposes_every_run_setting(dataset: str) -> None:
     parameters = papermill.inspect_notebook(str(NOTEBOOKS_DIR / f"{dataset}.ipynb"))
     assert set(parameters) == {*NOTEBOOK_PARAMETERS, *NOTEBOOK_OPTIONS}
@@ -50,7 +50,7 @@ def test_committed_notebooks_carry_only_their_published_text(path: Path) -> None
     result notebook keeps what nbval compares: the outputs of its tagged cells, with every
     figure a placeholder of a few bytes, never a vector file or a picture."""
     notebook = nbformat.read(path, as_version=4)
-    training = path.stem in DATASETS
+    training = path.stem in DATASET_SPECS
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
@@ -87,7 +87,7 @@ def test_every_rouser_import_of_a_notebook_resolves(path: Path) -> None:
 
 
 def test_training_notebook_calls_notebook_run_first() -> None:
-    for dataset in DATASETS:
+    for dataset in DATASET_SPECS:
         cells = nbformat.read(NOTEBOOKS_DIR / f"{dataset}.ipynb", as_version=4).cells
         code = [cell.source for cell in cells if cell.cell_type == "code"]
         assert "parameters" in next(

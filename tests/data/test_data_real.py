@@ -13,7 +13,7 @@ import tonic
 from tonic.io import read_mnist_file
 
 from rouser.config import resolve_run
-from rouser.data import READERS, binning_for, make_loaders, to_dense
+from rouser.data import DATASET_SPECS, binning_for, make_loaders, to_dense
 from rouser.data.binning import Binning
 from rouser.data.nmnist import NMNIST
 from rouser.data.readers import Recordings, open_split
@@ -143,7 +143,7 @@ def test_real_dvs128_clips_bin_at_full_resolution(shared_data):
         sample = binning(events)
         assert int(sample.count.sum()) == int(inside.sum()) > 60_000
         assert int(dense.sum()) == len(sample.index)
-    downsampled = Binning((32, 32, 2), 150, 10_000, 2, READERS["dvs128"].sensor_size)
+    downsampled = Binning((32, 32, 2), 150, 10_000, 2, DATASET_SPECS["dvs128"].reader.sensor_size)
     sample = downsampled(events)
     assert to_dense(sample, downsampled).shape == (150, 2, 32, 32)
     assert int(sample.count.sum()) == int(inside.sum())

@@ -11,16 +11,23 @@ import tonic
 import torch
 from tonic.io import read_mnist_file
 
-from rouser.config import resolve_run
-from rouser.data import READERS, binning_for, ensure_synthetic, make_loaders, to_dense
+from rouser.config import load_config, resolve_run
+from rouser.data import (
+    DATASET_SPECS,
+    binning_for,
+    dataset_spec,
+    ensure_synthetic,
+    make_loaders,
+    to_dense,
+)
 from rouser.data.binning import Binning, SparseSample, SpikeCollate
 from rouser.data.cache import BinnedCache
 from rouser.data.nmnist import ShiftRotate
 from rouser.data.readers import Recordings, open_split
 from rouser.data.synthetic import dvs_events, nmnist_events, shd_spikes
 from rouser.events import EventBatch
+from rouser.report.style import DATASET_LABELS
 
-DATASETS = ("nmnist", "dvs128", "shd")
 
 
 def smoke(dataset: str, **overrides):
@@ -59,7 +66,7 @@ def test_dvs128_files_hold_x_y_p_t_ms_columns(tmp_path):
     assert array.ndim == 2 and array.shape[1] == 4
     assert array[:, 0].max() < 128 and array[:, 1].max() < 128 and set(array[:, 2]) <= {0, 1}
     assert 1000 < array[:, 3].max() < 1500  # milliseconds
-    reader = open_split(READERS["dvs128"], folder, True, False)
+    reader = open_split(DATASET_SPECS["dvs128"].reader, folder, True, False)
     index = [reader.sample_key(i) for i in range(len(reader))].index((1, "fluorescent", 3))
     events = reader.read(index)  # tonic's reader: t converted to microseconds
     np.testing.assert_array_equal(events["t"], array[:, 3] * 1000)
@@ -81,7 +88,7 @@ def test_shd_file_has_the_shd_groups_and_tonic_reads_it(tmp_path):
     np.testing.assert_array_equal(times, expected_times)
     np.testing.assert_array_equal(units, expected_units)
     assert times.max() < 1.0 and units.max() < 700
-    reader = open_split(READERS["shd"], folder, True, False)
+    reader = open_split(DATASET_SPECS["shd"].reader, folder, True, False)
     assert len(reader) == 25 and reader.targets[21] == 1
     events = reader.read(21)
     np.testing.assert_array_equal(events["x"], units)
@@ -102,7 +109,7 @@ def test_synthetic_data_is_seeded_and_grows_as_a_superset(tmp_path):
     assert json.loads((first / "synthetic.json").read_text())["n_train"] == 15
 
 
-@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("dataset", list(DATASET_SPECS))
 def test_smoke_loaders_give_time_first_binary_batches(dataset, synthetic_root):
     run = smoke(dataset)
     train, test, info = loaders(dataset, synthetic_root)
@@ -123,7 +130,7 @@ def test_smoke_loaders_give_time_first_binary_batches(dataset, synthetic_root):
     assert info["location"].startswith(str(synthetic_root / "synthetic" / dataset))
 
 
-@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("dataset", list(DATASET_SPECS))
 def test_synthetic_classes_are_separable(dataset, synthetic_root):
     """Nearest class mean of per-pixel spike counts: far above chance on held-out samples."""
     train, test, _ = loaders(dataset, synthetic_root, augment=False)
@@ -184,7 +191,7 @@ def test_cache_matches_fresh_binning_and_is_sparse(synthetic_root):
     _, _, info = loaders("nmnist", synthetic_root)
     cache = BinnedCache(info["cache"]["train"])
     binning = binning_for(run)
-    reader = open_split(READERS["nmnist"], synthetic_root / "synthetic" / "nmnist", True, False)
+    reader = open_split(DATASET_SPECS["nmnist"].reader, synthetic_root / "synthetic" / "nmnist", True, False)
     fresh = binning(Recordings.first(reader, 64).events(5))
     cached = cache.sample(5)
     np.testing.assert_array_equal(cached.index, fresh.index)
@@ -262,3 +269,14 @@ def test_batches_place_each_samples_spikes_time_first():
     assert dense[0, :, 0].tolist() == [[1, 0, 0, 0], [0, 0, 0, 1]]
     assert dense[1, :, 0].tolist() == [[0, 1, 0, 0], [1, 0, 0, 0]]
     assert dense[2].sum() == 0 and events.n_events == 4
+
+
+def test_each_dataset_is_declared_once_and_has_its_settings():
+    """The registry's datasets are those `_config.yml` gives settings for; each `Dataset`
+    sits at the end of its own module, and labels, readers and writers all come from it."""
+    assert list(DATASET_SPECS) == list(load_config()["datasets"])
+    for name, spec in DATASET_SPECS.items():
+        assert spec.name == name and spec.reader.__module__ == f"rouser.data.{name}"
+        assert DATASET_LABELS[name] == spec.label
+    with pytest.raises(ValueError, match=r"dataset='mnist' .*'nmnist', 'dvs128', 'shd'"):
+        dataset_spec("mnist")

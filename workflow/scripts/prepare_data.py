@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rouser.atomic import atomic_write
-from rouser.config import DATASETS
-from rouser.data import make_loaders
+from rouser.data import DATASET_SPECS, make_loaders
 from rouser.runs.experiments import all_runs
 
 
@@ -38,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     """Command line entry point (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", required=True, help="a profile of _config.yml")
-    parser.add_argument("--dataset", required=True, choices=DATASETS)
+    parser.add_argument("--dataset", required=True, choices=list(DATASET_SPECS))
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--output", required=True, type=Path)
     args = parser.parse_args(argv)
