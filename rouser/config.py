@@ -272,6 +272,17 @@ def run_fields() -> list[str]:
     return [field.name for field in dataclasses.fields(RunConfig)]
 
 
+def _profile_epochs(epochs: int | dict, profile: str, dataset: str) -> int:
+    """A profile's epochs: one number for every dataset, or one per dataset by name."""
+    chosen = epochs.get(dataset) if isinstance(epochs, dict) else epochs
+    if chosen is None:
+        raise ValueError(
+            f"profile {profile!r} gives no epochs for dataset={dataset!r}: add '{dataset}: N' "
+            f"under profiles.{profile}.epochs in _config.yml, or give one number for all"
+        )
+    return chosen
+
+
 def resolve_run(
     dataset: str,
     method: str,
@@ -296,7 +307,7 @@ def resolve_run(
         "method": method,
         "profile": profile,
         "seed": resolved["seeds"][0],
-        "epochs": resolved["epochs"][dataset],
+        "epochs": _profile_epochs(resolved["epochs"], profile, dataset),
         "train_subset": resolved["train_subset"],
         "test_subset": resolved["test_subset"],
         "synthetic": resolved["synthetic"],

@@ -259,3 +259,18 @@ def test_a_later_setting_the_config_file_omits_keeps_its_earlier_value(config: d
     run = resolve_run("nmnist", "rouser", "cpu", without)
     assert run.fast_step is False
     assert run.run_id == resolve_run("nmnist", "rouser", "cpu", config).run_id
+
+
+def test_profile_epochs_one_number_or_one_per_dataset():
+    """`profiles.<name>.epochs`: a number for every dataset, or a mapping by dataset; a
+    dataset the mapping leaves out is refused, saying where to add it."""
+    config = load_config()
+    config["profiles"]["smoke"]["epochs"] = {"nmnist": 3, "shd": 4}
+    assert resolve_run("shd", "rouser", "smoke", config).epochs == 4
+    with pytest.raises(
+        ValueError,
+        match=r"no epochs for dataset='dvs128': add 'dvs128: N' under profiles\.smoke\.epochs",
+    ):
+        resolve_run("dvs128", "rouser", "smoke", config)
+    config["profiles"]["smoke"]["epochs"] = 5
+    assert resolve_run("dvs128", "rouser", "smoke", config).epochs == 5

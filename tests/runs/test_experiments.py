@@ -79,7 +79,7 @@ def test_table1_is_every_dataset_method_and_seed(profile: str, config: dict) -> 
     }
     assert {(run.dataset, run.method, run.seed) for run in runs} == expected
     assert len(runs) == len(expected)
-    assert all(run.epochs == resolved["epochs"][run.dataset] for run in runs)
+    assert all(run.epochs == resolved["epochs"] for run in runs)
     assert all(run.profile == profile for run in runs)
     assert set(run_labels("table1", profile, config).values()) == {""}  # no vary axis
 
