@@ -43,7 +43,7 @@ from rouser.fixed_point import (
     shift_to_zero,
     to_state,
 )
-from rouser.kernels import loops as kernels
+from rouser.kernels import numba_loops as kernels
 from rouser.surrogate import spike
 
 BACKENDS = ("auto", "numba", "torch", "triton")
@@ -108,7 +108,7 @@ def resolve_backend(backend: str, device: torch.device, fixed_point: bool = Fals
 
 
 def _kernel(backend: str, name: str) -> Callable:
-    """``<name>_<backend>`` from ``rouser.kernels.loops``, or ``rouser.kernels.fused_triton`` for triton."""
+    """``<name>_<backend>`` from ``rouser.kernels.numba_loops``, or ``rouser.kernels.fused_triton`` for triton."""
     module = (
         importlib.import_module("rouser.kernels.fused_triton") if backend == "triton" else kernels
     )

@@ -4,7 +4,7 @@ Nothing here defines the method; `rouser.dynamics` states the recurrence and the
 (eqs. 1-3) and picks a kernel. Every kernel family computes the same contract, checked by
 tests against the readable per-step reference in `rouser.dynamics`:
 
-* `loops`: the neuron's forward (spikes and pre-reset voltage of every step; a fixed-point
+* `numba_loops`: the neuron's forward (spikes and pre-reset voltage of every step; a fixed-point
   twin in lava-dl's integer arithmetic) and backward (surrogate fused with the two leaky
   integrators in reverse time), as numba loops for the CPU and torch loops for any device;
 * `fused_triton`: the same forward and backward, one Triton launch per pass on CUDA;

@@ -1,6 +1,6 @@
 r"""Fused Triton kernels of the CUBA neuron: the whole sequence in one launch per pass.
 
-Same contract as ``rouser.kernels.loops.forward_numba`` / ``backward_numba``, whose readable
+Same contract as ``rouser.kernels.numba_loops.forward_numba`` / ``backward_numba``, whose readable
 device-agnostic twins ``loops.forward_torch`` / ``backward_torch`` and the per-step
 autograd ``dynamics.cuba_lif_reference`` are the specification these kernels are tested
 against. On a GPU the torch loop launches ~5 small kernels per time step and layer, so a

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rouser.events import EventBatch
-from rouser.kernels import loops as kernels
+from rouser.kernels import numba_loops as kernels
 from rouser.kernels.event_product import event_linear
 
 

@@ -22,7 +22,7 @@ kernels_triton = pytest.importorskip("rouser.kernels.fused_triton")
 
 from rouser import CubaLIF  # noqa: E402
 from rouser.dynamics import TRITON_FIXED_POINT, cuba_lif, resolve_backend  # noqa: E402
-from rouser.kernels.loops import backward_torch, forward_torch  # noqa: E402
+from rouser.kernels.numba_loops import backward_torch, forward_torch  # noqa: E402
 
 TABLE_II = {"current_decay": 0.75, "voltage_decay": 0.97, "tau": 3.75, "scale": 1.5}
 
