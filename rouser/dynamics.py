@@ -16,26 +16,35 @@ neuron, with :math:`\alpha_I` = ``current_decay`` and :math:`\alpha_V` = ``volta
         \qquad \text{reset to } V_{rest} = 0 \text{, carried to } t + 1
 
 and back-propagate with the surrogate of eqs. 2-3 (:mod:`rouser.surrogate`) through the
-integrators treated as linear filters (the reset is not differentiated), as SLAYER does.
+integrators treated as linear filters (the reset is not differentiated), as SLAYER does:
+with :math:`\gamma_V[T] = \gamma_I[T] = 0`, in reverse time,
+
+.. math::
+
+    g[t] &= \frac{\partial L}{\partial S[t]} \, \frac{s}{\tau}
+            e^{-|V[t] - \vartheta| / \tau} \\
+    \gamma_V[t] &= g[t] + \alpha_V \, \gamma_V[t+1], \qquad
+    \frac{\partial L}{\partial x[t]} = \gamma_I[t] = \gamma_V[t] + \alpha_I \, \gamma_I[t+1] \\
+    \frac{\partial L}{\partial \vartheta} &= -\sum_{t, b} g[t]
+
 ``cuba_lif_reference`` says this with per-step autograd; ``cuba_lif`` is a single autograd
 node whose forward and backward loop over time outside autograd, and the tests hold the two
 equal.
 
-The fused node's loops come from one of three kernel families: ``"numba"`` (CPU),
-``"torch"`` (any device; ~5 kernel launches per step on a GPU) and ``"triton"``
-(``rouser.kernels.fused_triton``: one launch per pass on CUDA, imported on first use so that
-importing rouser never pays for importing triton).
+The fused node's loops come from one of three kernel families (`rouser.kernels.FAMILIES`,
+the same functions in each): ``"numba"`` (CPU), ``"torch"`` (any device; ~5 kernel launches
+per step on a GPU) and ``"triton"`` (one launch per pass on CUDA, imported on first use so
+that importing rouser never pays for importing triton).
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 import warnings
-from collections.abc import Callable
 
 import torch
 
+from rouser import kernels
 from rouser.fixed_point import (
     STATE_SCALE,
     decay_numerator,
@@ -43,7 +52,6 @@ from rouser.fixed_point import (
     shift_to_zero,
     to_state,
 )
-from rouser.kernels import numba_loops as kernels
 from rouser.surrogate import spike
 
 BACKENDS = ("auto", "numba", "torch", "triton")
@@ -57,7 +65,7 @@ TRITON_FIXED_POINT = (
 def triton_unavailable() -> str | None:
     """Why the Triton kernels cannot be used here, or None when they import (checked once)."""
     try:
-        importlib.import_module("rouser.kernels.fused_triton")
+        kernels.family("triton")
     except ImportError as error:
         return f"triton does not import ({error})"
     return None
@@ -105,14 +113,6 @@ def resolve_backend(backend: str, device: torch.device, fixed_point: bool = Fals
         if (reason := triton_unavailable()) is not None:
             raise ValueError(f"backend='triton' cannot run: {reason}")
     return backend
-
-
-def _kernel(backend: str, name: str) -> Callable:
-    """``<name>_<backend>`` from ``rouser.kernels.numba_loops``, or ``rouser.kernels.fused_triton`` for triton."""
-    module = (
-        importlib.import_module("rouser.kernels.fused_triton") if backend == "triton" else kernels
-    )
-    return getattr(module, f"{name}_{backend}")
 
 
 def cuba_lif_reference(
@@ -171,13 +171,13 @@ class CubaLIFFunction(torch.autograd.Function):
         threshold_ = threshold.detach().to(x.dtype).contiguous()
         x_ = x.detach().contiguous()
         if fixed:
-            forward = _kernel(backend, "forward_fixed")
+            forward = kernels.family(backend).forward_fixed
             cd_num, vd_num = decay_numerator(current_decay), decay_numerator(voltage_decay)
             spikes, voltage = forward(x_, threshold_, cd_num, vd_num)
             current_decay = quantised_decay(current_decay)
             voltage_decay = quantised_decay(voltage_decay)
         else:
-            forward = _kernel(backend, "forward")
+            forward = kernels.family(backend).forward
             spikes, voltage = forward(x_, threshold_, current_decay, voltage_decay)
         ctx.save_for_backward(voltage, threshold_)
         ctx.params = (current_decay, voltage_decay, tau, scale, backend)
@@ -194,7 +194,7 @@ class CubaLIFFunction(torch.autograd.Function):
         """Surrogate (eqs. 2-3) and the integrators in reverse time, in one kernel call."""
         voltage, threshold = ctx.saved_tensors
         current_decay, voltage_decay, tau, scale, backend = ctx.params
-        backward = _kernel(backend, "backward")
+        backward = kernels.family(backend).backward
         grad_x, grad_th = backward(
             grad_spikes.contiguous(), voltage, threshold, current_decay, voltage_decay, tau, scale
         )

@@ -1,32 +1,13 @@
 r"""Fused Triton kernels of the CUBA neuron: the whole sequence in one launch per pass.
 
-Same contract as ``rouser.kernels.numba_loops.forward_numba`` / ``backward_numba``, whose readable
-device-agnostic twins ``loops.forward_torch`` / ``backward_torch`` and the per-step
-autograd ``dynamics.cuba_lif_reference`` are the specification these kernels are tested
-against. On a GPU the torch loop launches ~5 small kernels per time step and layer, so a
+The CUDA kernel family (`rouser.kernels`): ``forward`` and ``backward`` compute the forward
+and backward recurrences stated in `rouser.dynamics`, tested against the torch family
+(`rouser.kernels.torch_loops`) and the per-step autograd ``dynamics.cuba_lif_reference``.
+On a GPU the torch loop launches ~5 small kernels per time step and layer, so a
 training step is launch-bound; here one program owns a block of ``BLOCK`` columns of the
 flattened ``[B * N]`` axis (contiguous in memory) and loops over time with the state in
 registers, so each pass is one launch reading and writing every element once, the way
 SpikingJelly's multi-step Triton neurons and lava-dl's CUDA integrator work.
-
-Forward, per column (one batch element of one neuron), states in float32:
-
-.. math::
-
-    I[t] &= c_d \, I[t-1] + x[t] \\
-    V[t] &= v_d \, V'[t-1] + I[t] \\
-    S[t] &= [V[t] > \vartheta], \qquad V'[t] = V[t] \, (1 - S[t])
-
-Backward, the surrogate of eqs. 2-3 and the two integrators run in reverse time as
-linear filters (the reset is not differentiated, as in SLAYER):
-
-.. math::
-
-    g[t] &= \frac{\partial L}{\partial S[t]} \, \frac{s}{\tau}
-            e^{-|V[t] - \vartheta| / \tau} \\
-    \gamma_V[t] &= g[t] + v_d \, \gamma_V[t+1], \qquad
-    \frac{\partial L}{\partial x[t]} = \gamma_I[t] = \gamma_V[t] + c_d \, \gamma_I[t+1] \\
-    \frac{\partial L}{\partial \vartheta} &= -\sum_{t, b} g[t]
 
 The threshold gradient is summed over time inside each column's program (a fixed order),
 written to a ``[B, N]`` buffer and summed over the batch by ``torch.sum``: no atomics, so
@@ -159,7 +140,7 @@ def _check(x: torch.Tensor, th: torch.Tensor) -> None:
         raise ValueError(f"threshold has shape {list(th.shape)}, expected [{x.shape[2]}]")
 
 
-def forward_triton(
+def forward(
     x: torch.Tensor, th: torch.Tensor, cd: float, vd: float, block: int = BLOCK
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward pass of ``x`` [T, B, N]: (spikes, pre-reset voltage), both in ``x``'s dtype.
@@ -189,7 +170,7 @@ def forward_triton(
     return spikes, voltage
 
 
-def backward_triton(
+def backward(
     grad_s: torch.Tensor,
     voltage: torch.Tensor,
     th: torch.Tensor,

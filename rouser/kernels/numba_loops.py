@@ -1,46 +1,25 @@
-r"""Inner loops over time of the CUBA neuron, for the fused autograd function.
+r"""The CPU kernel family: numba loops over time for the fused CUBA node (`rouser.kernels`).
 
-Two implementations of the same two kernels:
+``forward`` runs the recurrence of `rouser.dynamics` with its reset and returns the spikes and
+the pre-reset voltage of every step (all that backward needs); ``forward_fixed`` does the
+same in lava-dl's integer arithmetic (:mod:`rouser.fixed_point`); ``backward`` applies the
+surrogate (eqs. 2-3) and runs the two leaky integrators in reverse time as linear filters,
+the backward recurrence stated in `rouser.dynamics`.
 
-* ``forward(x, th, cd, vd) -> (spikes, voltage)`` runs the recurrence with reset
-  (:mod:`rouser.dynamics`) and returns the spikes and the pre-reset voltage of every step
-  (all that backward needs); its ``forward_fixed_*`` twin does the same in lava-dl's
-  integer arithmetic (:mod:`rouser.fixed_point`);
-* ``backward(grad_s, voltage, th, cd, vd, tau, scale) -> (grad_x, grad_th)`` applies the
-  surrogate (eqs. 2-3) and back-propagates through the two leaky integrators in reverse
-  time as linear filters (the reset is not differentiated, as in SLAYER). With
-  :math:`\alpha_I` = ``cd``, :math:`\alpha_V` = ``vd`` and :math:`\gamma_V[T] = \gamma_I[T] = 0`:
-
-.. math::
-
-    g[t] &= \frac{\partial L}{\partial S[t]} \, \frac{s}{\tau}
-            e^{-|V[t] - \vartheta| / \tau} \\
-    \gamma_V[t] &= g[t] + \alpha_V \, \gamma_V[t+1], \qquad
-    \frac{\partial L}{\partial x[t]} = \gamma_I[t] = \gamma_V[t] + \alpha_I \, \gamma_I[t+1] \\
-    \frac{\partial L}{\partial \vartheta} &= -\sum_{t, b} g[t]
-
-On the CPU a numba loop does each pass in one sweep over memory instead of ~5 tiny torch
-ops per step; fusing the surrogate into the backward sweep beats five vectorised torch
-passes over the same tensor (measured, 1 thread, ``[300, 32, 500]``: 25 ms vs 42 ms). Its
-exponential is `rouser.kernels.expf.exp`, glibc's ``expf`` written out so that the sweep vectorises
-(``[100, 128, 200]`` on one thread: 18.6 ms with the C library's call, 9.4 ms). On
-CUDA the torch versions run: the forward loop launches ~5 kernels per step over all neurons
-of the batch, and the backward's two linear filters are a single ``[T, T]`` matrix product
-(``impulse_response``).
+Why numba: each pass is one sweep over memory instead of ~5 tiny torch ops per step, and
+fusing the surrogate into the backward sweep beats five vectorised torch passes over the
+same tensor. Its exponential is `rouser.kernels.expf.exp`, glibc's ``expf`` written out so
+that the sweep vectorises.
 """
 
 from __future__ import annotations
-
-import functools
 
 import numba
 import numpy as np
 import torch
 
-from rouser.fixed_point import STATE_SCALE, shift_to_zero, to_state
 from rouser.kernels.expf import exp
 from rouser.kernels.threads import follow_torch
-from rouser.surrogate import surrogate_derivative
 
 
 # Every loop gives each sample of the batch to one thread (``prange``; samples never
@@ -113,7 +92,7 @@ def _backward_numba(
                 grad_x[t, b, n] = gi
 
 
-def forward_numba(
+def forward(
     x: torch.Tensor, th: torch.Tensor, cd: float, vd: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """CPU forward pass; ``x`` is a contiguous ``[T, B, N]`` float tensor."""
@@ -126,7 +105,7 @@ def forward_numba(
     return spikes, voltage
 
 
-def forward_fixed_numba(
+def forward_fixed(
     x: torch.Tensor, th: torch.Tensor, cd_num: int, vd_num: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """CPU forward pass in lava-dl's fixed point; decays are numerators over 4096."""
@@ -137,7 +116,7 @@ def forward_fixed_numba(
     return spikes, voltage
 
 
-def backward_numba(
+def backward(
     grad_s: torch.Tensor,
     voltage: torch.Tensor,
     th: torch.Tensor,
@@ -167,73 +146,3 @@ def backward_numba(
         grad_th.numpy(),
     )
     return grad_x, grad_th.sum(0)
-
-
-def forward_torch(
-    x: torch.Tensor, th: torch.Tensor, cd: float, vd: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Device-agnostic forward pass: a few whole-tensor ops per time step."""
-    voltage = torch.empty_like(x)
-    current = torch.zeros_like(x[0])
-    state = torch.zeros_like(x[0])
-    for t in range(x.shape[0]):
-        current.mul_(cd).add_(x[t])
-        state.mul_(vd).add_(current)
-        voltage[t] = state
-        state.masked_fill_(state > th, 0.0)
-    return (voltage > th).to(x.dtype), voltage
-
-
-def forward_fixed_torch(
-    x: torch.Tensor, th: torch.Tensor, cd_num: int, vd_num: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Device-agnostic forward pass in lava-dl's fixed point (integer states, int64)."""
-    voltage = torch.empty_like(x)
-    current = torch.zeros(x.shape[1:], dtype=torch.int64, device=x.device)
-    state = torch.zeros_like(current)
-    scaled_th = th.double() * STATE_SCALE
-    for t in range(x.shape[0]):
-        current = shift_to_zero(current * cd_num) + to_state(x[t])
-        state = shift_to_zero(state * vd_num) + current
-        voltage[t] = state / STATE_SCALE
-        state = state.masked_fill(state > scaled_th, 0)
-    return (voltage > th).to(x.dtype), voltage
-
-
-@functools.lru_cache(maxsize=16)
-def impulse_response(
-    steps: int, cd: float, vd: float, device: torch.device, dtype: torch.dtype
-) -> torch.Tensor:
-    r"""``[T, T]`` matrix :math:`K` with :math:`V = K x` for the two integrators, reset ignored.
-
-    :math:`K_{ts}` is the voltage at step :math:`t` left by a unit input at step
-    :math:`s \le t`. Back-propagating through the integrators is then one matrix product,
-    :math:`\partial L / \partial x = K^\top \, \partial L / \partial V`, instead of
-    :math:`2T` small ops in a reverse-time loop (on a GPU, :math:`5T` kernel launches become
-    one GEMM).
-    """
-    response = torch.empty(steps, dtype=torch.float64)
-    current = voltage = 0.0
-    for k in range(steps):
-        current = cd * current + (1.0 if k == 0 else 0.0)
-        voltage = vd * voltage + current
-        response[k] = voltage
-    lag = torch.arange(steps)[:, None] - torch.arange(steps)[None, :]
-    matrix = torch.where(lag >= 0, response[lag.clamp(min=0)], 0.0)
-    return matrix.to(device=device, dtype=dtype)
-
-
-def backward_torch(
-    grad_s: torch.Tensor,
-    voltage: torch.Tensor,
-    th: torch.Tensor,
-    cd: float,
-    vd: float,
-    tau: float,
-    scale: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Device-agnostic backward pass: the surrogate for all steps at once, then one GEMM."""
-    grad_pre = surrogate_derivative(voltage, th, tau, scale).mul_(grad_s)
-    response = impulse_response(grad_s.shape[0], cd, vd, grad_s.device, grad_s.dtype)
-    grad_x = (response.t() @ grad_pre.reshape(grad_s.shape[0], -1)).reshape(grad_s.shape)
-    return grad_x, -grad_pre.sum((0, 1))

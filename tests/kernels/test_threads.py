@@ -26,10 +26,10 @@ def _all_passes(seed: int = 0) -> list[torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(37, 9, 13, generator=generator)
     th = torch.rand(13, generator=generator) + 0.5
-    spikes, voltage = kernels.forward_numba(x, th, 0.75, 0.97)
-    fixed = kernels.forward_fixed_numba(x, th, 3072, 3973)
+    spikes, voltage = kernels.forward(x, th, 0.75, 0.97)
+    fixed = kernels.forward_fixed(x, th, 3072, 3973)
     grad_s = torch.randn(37, 9, 13, generator=generator)
-    grad_x, grad_th = kernels.backward_numba(grad_s, voltage, th, 0.75, 0.97, 3.75, 1.5)
+    grad_x, grad_th = kernels.backward(grad_s, voltage, th, 0.75, 0.97, 3.75, 1.5)
     events = EventBatch.from_dense(torch.rand(37, 9, 40, generator=generator) < 0.1)
     weight = torch.randn(11, 40, generator=generator, requires_grad=True)
     current = event_linear(events, weight, "numba")
@@ -51,5 +51,5 @@ def test_results_are_bit_identical_on_one_and_two_threads(torch_threads):
 def test_numba_follows_torch_thread_count(torch_threads):
     for count in (numba.config.NUMBA_NUM_THREADS, 1):
         torch_threads(count)
-        kernels.forward_numba(torch.zeros(2, 1, 3), torch.ones(3), 0.5, 0.5)
+        kernels.forward(torch.zeros(2, 1, 3), torch.ones(3), 0.5, 0.5)
         assert numba.get_num_threads() == count

@@ -22,7 +22,7 @@ kernels_triton = pytest.importorskip("rouser.kernels.fused_triton")
 
 from rouser import CubaLIF  # noqa: E402
 from rouser.dynamics import TRITON_FIXED_POINT, cuba_lif, resolve_backend  # noqa: E402
-from rouser.kernels.numba_loops import backward_torch, forward_torch  # noqa: E402
+from rouser.kernels import torch_loops  # noqa: E402
 
 TABLE_II = {"current_decay": 0.75, "voltage_decay": 0.97, "tau": 3.75, "scale": 1.5}
 
@@ -58,14 +58,16 @@ def test_kernels_match_the_torch_kernels_on_random_shapes() -> None:
     for seed in range(24):
         x, th, p, block = random_case(seed)
         cd, vd = p["current_decay"], p["voltage_decay"]
-        spikes, voltage = kernels_triton.forward_triton(x, th, cd, vd, block=block)
-        expected_spikes, expected_voltage = forward_torch(x, th, cd, vd)
+        spikes, voltage = kernels_triton.forward(x, th, cd, vd, block=block)
+        expected_spikes, expected_voltage = torch_loops.forward(x, th, cd, vd)
         assert torch.equal(spikes, expected_spikes), f"seed {seed}"
         assert torch.equal(voltage, expected_voltage), f"seed {seed}"
         grad_s = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))
         args = (cd, vd, p["tau"], p["scale"])
-        grads = kernels_triton.backward_triton(grad_s, voltage, th, *args, block=block)
-        for got, expected in zip(grads, backward_torch(grad_s, voltage, th, *args), strict=True):
+        grads = kernels_triton.backward(grad_s, voltage, th, *args, block=block)
+        for got, expected in zip(
+            grads, torch_loops.backward(grad_s, voltage, th, *args), strict=True
+        ):
             assert max_relative_error(got, expected) < 1e-5, f"seed {seed}"
         spiking += int(spikes.sum() > 0)
         silent += int((spikes.sum((0, 1)) == 0).sum())
@@ -110,8 +112,8 @@ def test_half_precision_keeps_float32_state(dtype: torch.dtype) -> None:
     torch.manual_seed(0)
     x = (torch.randn(20, 2, 9) * 0.5 + 0.2).to(dtype)
     th = torch.rand(9).to(dtype) + 0.5
-    spikes, voltage = kernels_triton.forward_triton(x, th, 0.75, 0.97, block=8)
-    expected_spikes, expected_voltage = forward_torch(x.float(), th.float(), 0.75, 0.97)
+    spikes, voltage = kernels_triton.forward(x, th, 0.75, 0.97, block=8)
+    expected_spikes, expected_voltage = torch_loops.forward(x.float(), th.float(), 0.75, 0.97)
     assert spikes.dtype == voltage.dtype == dtype
     assert torch.equal(spikes.float(), expected_spikes)
     # One unit in the last place: Triton's interpreter truncates float32 to bfloat16 where a
@@ -119,8 +121,10 @@ def test_half_precision_keeps_float32_state(dtype: torch.dtype) -> None:
     eps = torch.finfo(dtype).eps
     torch.testing.assert_close(voltage.float(), expected_voltage, rtol=eps, atol=0)
     grad_s = torch.randn(x.shape).to(dtype)
-    grad_x, grad_th = kernels_triton.backward_triton(grad_s, voltage, th, 0.75, 0.97, 3.75, 1.5)
-    expected = backward_torch(grad_s.float(), voltage.float(), th.float(), 0.75, 0.97, 3.75, 1.5)
+    grad_x, grad_th = kernels_triton.backward(grad_s, voltage, th, 0.75, 0.97, 3.75, 1.5)
+    expected = torch_loops.backward(
+        grad_s.float(), voltage.float(), th.float(), 0.75, 0.97, 3.75, 1.5
+    )
     assert grad_x.dtype == dtype and grad_th.dtype == torch.float32
     assert max_relative_error(grad_x, expected[0]) < 2 * eps
     assert max_relative_error(grad_th, expected[1]) < 1e-5
@@ -128,16 +132,16 @@ def test_half_precision_keeps_float32_state(dtype: torch.dtype) -> None:
 
 def test_threshold_gradient_is_identical_run_to_run() -> None:
     x, th, p, _ = random_case(3)
-    _, voltage = kernels_triton.forward_triton(x, th, p["current_decay"], p["voltage_decay"])
+    _, voltage = kernels_triton.forward(x, th, p["current_decay"], p["voltage_decay"])
     args = (voltage, th, *p.values())
-    first = kernels_triton.backward_triton(torch.ones_like(x), *args)
-    second = kernels_triton.backward_triton(torch.ones_like(x), *args)
+    first = kernels_triton.backward(torch.ones_like(x), *args)
+    second = kernels_triton.backward(torch.ones_like(x), *args)
     assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
 
 
 def test_empty_sequence_gives_empty_outputs() -> None:
     x = torch.zeros(0, 2, 3)
-    spikes, voltage = kernels_triton.forward_triton(x, torch.ones(3), 0.75, 0.97)
+    spikes, voltage = kernels_triton.forward(x, torch.ones(3), 0.75, 0.97)
     assert spikes.shape == voltage.shape == (0, 2, 3)
 
 
@@ -152,7 +156,7 @@ def test_empty_sequence_gives_empty_outputs() -> None:
             "fixed_point=True has no",
         ),
         (
-            lambda: kernels_triton.forward_triton(
+            lambda: kernels_triton.forward(
                 torch.zeros(2, 1, 1, dtype=torch.float64),
                 torch.ones(1, dtype=torch.float64),
                 0.5,
