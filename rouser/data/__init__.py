@@ -10,7 +10,7 @@ batches), `cache` (binned samples on disk), `synthetic` (format-exact small data
 
 from rouser.data.binning import Binning, SparseSample, SpikeCollate, SpikeLoader, to_dense
 from rouser.data.errors import CorruptRecordingError, DatasetNotFoundError
-from rouser.data.loaders import binning_for, make_loaders
+from rouser.data.loaders import Loaders, binning_for, make_loaders
 from rouser.data.registry import DATASET_SPECS, dataset_spec, ensure_synthetic
 from rouser.data.spec import Dataset
 
@@ -19,6 +19,7 @@ __all__ = [
     "Binning",
     "CorruptRecordingError",
     "Dataset",
+    "Loaders",
     "DatasetNotFoundError",
     "SparseSample",
     "SpikeCollate",

@@ -13,7 +13,7 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -36,6 +36,17 @@ HOLDOUT_FRACTION = 0.1
 HOLDOUT_SEED = 0
 # What `make_loaders` returns for each split.
 Loader = SpikeLoader | ResidentSpikeLoader
+
+
+class Loaders(NamedTuple):
+    """What `make_loaders` returns: the train and test loaders and the description of their
+    data (`info`, JSON-able, written into run records)."""
+
+    train: Loader
+    test: Loader
+    info: dict[str, Any]
+
+
 # Synthetic sizes when a profile takes the whole dataset (train_subset/test_subset null).
 SYNTHETIC_DEFAULT_SIZES = (512, 128)
 
@@ -155,7 +166,7 @@ def make_loaders(
     device: str | torch.device = "cpu",
     progress: bool = True,
     resident: bool | None = None,
-) -> tuple[Loader, Loader, dict[str, Any]]:
+) -> Loaders:
     """Train and test loaders of `run`'s dataset, and a JSON-able description of the data.
 
     Batches are `(spikes, labels)`: an `EventBatch` of shape `[run.time_bins, B, *frame_shape]`
@@ -210,7 +221,7 @@ def make_loaders(
             )
             for split, subset in sets.items()
         }  # fmt: skip
-        return (
+        return Loaders(
             ResidentSpikeLoader(held["train"], run.batch_size, shuffle=True, generator=order),
             ResidentSpikeLoader(held["test"], run.batch_size, shuffle=False),
             info,
@@ -223,7 +234,7 @@ def make_loaders(
     }
     train_loader = SpikeLoader(sets["train"], shuffle=True, generator=order, **common)
     test_loader = SpikeLoader(sets["test"], shuffle=False, **common)
-    return train_loader, test_loader, info
+    return Loaders(train_loader, test_loader, info)
 
 
 def _spike_sets(

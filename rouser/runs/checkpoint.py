@@ -28,9 +28,8 @@ from rouser.atomic import atomic_write
 from rouser.config import RunConfig
 
 if TYPE_CHECKING:  # rouser.data pulls in tonic, which the report pages never need
-    from rouser.data.loaders import Loader
+    from rouser.data.loaders import Loaders
 
-Loaders = tuple["Loader", "Loader", dict]
 # What must match for a checkpoint to continue on this data; paths may move (data root, cache).
 DATA_IDENTITY = ("dataset", "source", "n_train", "n_test", "test_split", "time_bins", "bin_us")
 # What torch.load raises for a file that is not a whole checkpoint (truncated zip: a

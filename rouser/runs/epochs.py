@@ -24,11 +24,10 @@ from tqdm import tqdm
 from rouser.config import RunConfig
 from rouser.loss import predict, spike_rate_loss
 from rouser.network import SpikingMLP
-from rouser.runs.checkpoint import Loaders
 from rouser.runs.metrics import ActivityMeter, threshold_stats, weight_change
 
 if TYPE_CHECKING:  # rouser.data pulls in tonic, which the report pages never need
-    from rouser.data.loaders import Loader
+    from rouser.data.loaders import Loader, Loaders
 
 # History keys measured since records were first committed: an older record lacks them
 # (its steps and samples follow from its epochs: `rouser.runs.records.training_progress`).

@@ -35,12 +35,11 @@ from rouser.atomic import remove_stale_temporaries
 from rouser.config import (
     RunConfig,
 )
-from rouser.data import make_loaders
+from rouser.data.loaders import Loaders, make_loaders
 from rouser.network import SpikingMLP, build_network
 from rouser.nir_graph import to_nir
 from rouser.optim import make_optimizer
 from rouser.runs.checkpoint import (
-    Loaders,
     environment_entry,
     load_checkpoint,
     resume_environments,
