@@ -297,7 +297,7 @@ def resolve_run(
     (`check_setting`) here, so a bad one fails before any data work.
     """
     config = load_config() if config is None else config
-    # the datasets `_config.yml` gives settings for (rouser.data.registry reads each one)
+    # the datasets `_config.yml` gives settings for (each one named in rouser.datasets)
     check_choice("dataset", dataset, list(config["datasets"]))
     check_choice("method", method, METHODS)
     resolved = profile_config(profile, config)

@@ -22,6 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     (
         "rouser.paths",
         "rouser.config",
+        "rouser.datasets",
         "rouser.atomic",
         "rouser.events",
         "rouser.surrogate",

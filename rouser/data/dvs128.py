@@ -12,8 +12,6 @@ from pathlib import Path
 import tonic
 
 from rouser.data.readers import OfflineFirst
-from rouser.data.spec import Dataset
-from rouser.data.synthetic import write_dvs128
 
 
 class DVSGesture(OfflineFirst, tonic.datasets.DVSGesture):
@@ -43,8 +41,3 @@ class DVSGesture(OfflineFirst, tonic.datasets.DVSGesture):
     def sample_key(self, index: int) -> tuple[int, str, int]:
         """(user, lighting, label), as tonic parsed them from the path."""
         return self.users[index], self.lighting[index], self.targets[index]
-
-
-DATASET = Dataset(
-    name="dvs128", label="DVS128 Gesture", reader=DVSGesture, write_synthetic=write_dvs128
-)

@@ -26,7 +26,8 @@ from rouser.data.cache import BinnedCache, CachedSpikes, load_or_build
 from rouser.data.errors import CorruptRecordingError
 from rouser.data.nmnist import ShiftRotate
 from rouser.data.readers import OfflineFirst, Recordings, open_split
-from rouser.data.registry import dataset_spec, ensure_synthetic
+from rouser.data.synthetic import ensure_synthetic
+from rouser.datasets import dataset_spec
 from rouser.data.resident import ResidentSpikeLoader, ResidentSpikes
 from rouser.data.synthetic import SYNTHETIC_SEED
 

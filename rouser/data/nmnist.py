@@ -19,8 +19,6 @@ from torch.utils.data import get_worker_info
 from rouser.data.binning import SparseSample
 from rouser.data.errors import CorruptRecordingError
 from rouser.data.readers import OfflineFirst
-from rouser.data.spec import Dataset
-from rouser.data.synthetic import write_nmnist
 
 EVENT_BYTES = 5  # x, y, polarity bit + 23-bit microsecond timestamp
 
@@ -180,6 +178,3 @@ def shift_rotate(
     kept = (new_x >= 0) & (new_x < width) & (new_y >= 0) & (new_y < height)
     moved = step * (polarities * plane) + polarity * plane + new_y * width + new_x
     return moved, kept
-
-
-DATASET = Dataset(name="nmnist", label="NMNIST", reader=NMNIST, write_synthetic=write_nmnist)

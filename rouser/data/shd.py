@@ -16,8 +16,6 @@ import tonic
 
 from rouser.data.errors import CorruptRecordingError
 from rouser.data.readers import READ_ERRORS, OfflineFirst
-from rouser.data.spec import Dataset
-from rouser.data.synthetic import write_shd
 
 REQUIRED = ("spikes/times", "spikes/units", "labels", "extra/keys", "extra/speaker")
 
@@ -95,6 +93,3 @@ class SHD(OfflineFirst, tonic.datasets.SHD):
     def source_files(self, indices: Sequence[int]) -> list[Path]:
         """The one HDF5 file."""
         return [self.recording_path(0)]
-
-
-DATASET = Dataset(name="shd", label="SHD", reader=SHD, write_synthetic=write_shd)

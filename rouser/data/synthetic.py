@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm  # text bars: tqdm.auto leaves empty widgets under papermill (train.py)
 
 from rouser.atomic import atomic_file
+from rouser.datasets import dataset_spec
 
 SYNTHETIC_SEED = 0
 GENERATOR_VERSION = 1  # bump when a writer's output changes
@@ -194,8 +195,7 @@ def write_shd(folder: Path, n_train: int, n_test: int, seed: int, progress: bool
             handle.create_dataset("extra/speaker", data=(np.arange(count) % 10).astype(np.uint16))
 
 
-def write_marked(
-    write: Callable[[Path, int, int, int, bool], None],
+def ensure_synthetic(
     dataset: str,
     folder: str | Path,
     n_train: int,
@@ -203,8 +203,12 @@ def write_marked(
     seed: int = SYNTHETIC_SEED,
     progress: bool = True,
 ) -> Path:
-    """Make sure `folder` holds at least `n_train`/`n_test` samples of `dataset` written
-    by `write`, as the marker says; return it (`rouser.data.registry.ensure_synthetic`)."""
+    """Make sure `folder` holds at least `n_train`/`n_test` synthetic samples of `dataset`
+    (its writer in `rouser.datasets`); return it.
+
+    `folder` is what tonic gets as `save_to` (e.g. `<data root>/synthetic/nmnist`).
+    """
+    write = dataset_spec(dataset).write_synthetic
     for name, value in (("n_train", n_train), ("n_test", n_test)):
         if value < 1:
             raise ValueError(f"{name}={value!r} must be >= 1")

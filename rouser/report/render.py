@@ -334,6 +334,18 @@ def page_opening(
     )
 
 
+def low_threshold_recovery(
+    profile: str | None = None,
+    runs_dir: str | os.PathLike | None = None,
+    config: dict | None = None,
+) -> str:
+    """The first-steps page's last word: whether the baseline at Th 0.25 leaves chance
+    where Fig. 2's grid stops (`studies.recovery`), from the grid's records."""
+    profile = profile or book_profile("fig2_threshold_grid", config)
+    records, _, _ = experiment_records("fig2_threshold_grid", profile, runs_dir, config)
+    return studies.recovery(records)
+
+
 def bottom_line(profile: str | None = None, config: dict | None = None) -> str:
     """The verdict page's summary, for the front page: how many of the paper's claims
     agree, disagree, were not reached or cannot be tested here, and which (Markdown)."""

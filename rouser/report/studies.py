@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
 from rouser.loss import spike_rate_loss
+from rouser.report import axis
 from rouser.report.plotting import new_figure
-from rouser.report.style import _PALETTE, METHOD_COLORS, STYLE
+from rouser.report.style import _PALETTE, METHOD_COLORS, STYLE, load_paper_values
+from rouser.report.verdicts import at_text
 from rouser.runs import first_steps as study
 
 COLORS = {"0.25": _PALETTE[3], "1.25": METHOD_COLORS["baseline"]}
@@ -96,9 +99,29 @@ def opening(record: dict) -> str:
         f"of 0.25; measured, the mean voltage moved by "
         f"{table.loc[0.25, 'measured change, step 0 to 1']:.1f}. At Th 1.25 the output starts "
         f"below its targets ({100 * high['steps'][0]['output_rate']:.1f}%), the same estimate "
-        f"is {table.loc[1.25, 'estimated move of one Adam step']:.1f}, and training proceeds. "
-        "Whether the network at a low threshold ever recovers is the question of Fig. 2 at the "
-        "paper's horizon."
+        f"is {table.loc[1.25, 'estimated move of one Adam step']:.1f}, and training proceeds."
+    )
+
+
+def recovery(grid: pd.DataFrame, paper: dict | None = None) -> str:
+    """Whether the baseline at Th 0.25 ever leaves chance, from Fig. 2's grid (`grid`: its
+    records, as `render.experiment_records` gives them): where its longest run stops."""
+    runs = grid
+    if not grid.empty:
+        low = (grid["config.method"] == "baseline") & np.isclose(grid["config.threshold"], 0.25)
+        runs = grid[low]
+    if runs.empty:
+        return "Whether it ever recovers is Fig. 2's question; its Th 0.25 run has no record yet."
+    rows = axis.trajectories(runs, paper or load_paper_values())
+    last = rows.loc[rows["paper_epochs"].idxmax()]
+    accuracy, chance = 100 * last["test_accuracy"], 100 / last["config.n_classes"]
+    left = last["test_accuracy"] > 1 / last["config.n_classes"] + last["config.chance_margin"]
+    return (
+        f"Does it ever recover? After {at_text(last['paper_epochs'])} of steps (Fig. 2's "
+        f"grid, the longest run at Th 0.25) it scores {accuracy:.0f}% on the held-out "
+        f"recordings, chance being {chance:.0f}%, with an output spike rate of "
+        f"{100 * last['spike_rate.layer3']:.2f}%: "
+        + ("it has left chance." if left else "it has not recovered.")
     )
 
 

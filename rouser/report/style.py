@@ -15,7 +15,7 @@ import pandas as pd
 import seaborn as sns
 import yaml
 
-from rouser.data.registry import DATASET_SPECS
+from rouser.datasets import DATASET_SPECS
 
 PAPER_VALUES_PATH = Path(__file__).resolve().parent.parent / "paper_values.yml"
 DONE_STATUSES = ("finished", "non-convergent")

@@ -35,7 +35,7 @@ from rouser.config import (
     check_setting,
     run_fields,
 )
-from rouser.data.registry import DATASET_SPECS
+from rouser.datasets import DATASET_SPECS
 from rouser.runs.metrics import summarize
 
 SCHEMA = 1

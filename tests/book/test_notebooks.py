@@ -13,7 +13,7 @@ import nbformat
 import papermill
 import pytest
 
-from rouser.data import DATASET_SPECS
+from rouser.datasets import DATASET_SPECS
 from rouser.paths import NOTEBOOKS_DIR
 from rouser.runs.experiments import NOTEBOOK_OPTIONS, NOTEBOOK_PARAMETERS
 from rouser.runs.results import RESULTS

@@ -13,7 +13,8 @@ import tonic
 from tonic.io import read_mnist_file
 
 from rouser.config import resolve_run
-from rouser.data import DATASET_SPECS, binning_for, make_loaders, to_dense
+from rouser.data import binning_for, make_loaders, to_dense
+from rouser.datasets import DATASET_SPECS
 from rouser.data.binning import Binning
 from rouser.data.nmnist import NMNIST
 from rouser.data.readers import Recordings, open_split

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import h5py
 import numpy as np
@@ -13,9 +15,7 @@ from tonic.io import read_mnist_file
 
 from rouser.config import load_config, resolve_run
 from rouser.data import (
-    DATASET_SPECS,
     binning_for,
-    dataset_spec,
     ensure_synthetic,
     make_loaders,
     to_dense,
@@ -25,6 +25,7 @@ from rouser.data.cache import BinnedCache
 from rouser.data.nmnist import ShiftRotate
 from rouser.data.readers import Recordings, open_split
 from rouser.data.synthetic import dvs_events, nmnist_events, shd_spikes
+from rouser.datasets import DATASET_SPECS, dataset_spec
 from rouser.events import EventBatch
 from rouser.report.style import DATASET_LABELS
 
@@ -272,11 +273,15 @@ def test_batches_place_each_samples_spikes_time_first():
 
 
 def test_each_dataset_is_declared_once_and_has_its_settings():
-    """The registry's datasets are those `_config.yml` gives settings for; each `Dataset`
-    sits at the end of its own module, and labels, readers and writers all come from it."""
+    """`rouser.datasets` names the datasets `_config.yml` gives settings for; labels,
+    readers and writers all come from it, and naming one imports no tonic."""
     assert list(DATASET_SPECS) == list(load_config()["datasets"])
     for name, spec in DATASET_SPECS.items():
         assert spec.name == name and spec.reader.__module__ == f"rouser.data.{name}"
+        assert spec.write_synthetic.__name__ == f"write_{name}"
         assert DATASET_LABELS[name] == spec.label
+    light = "import sys, rouser.datasets, rouser.report.style; print('tonic' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", light], capture_output=True, text=True,
+                          check=True).stdout == "False\n"  # fmt: skip
     with pytest.raises(ValueError, match=r"dataset='mnist' .*'nmnist', 'dvs128', 'shd'"):
         dataset_spec("mnist")

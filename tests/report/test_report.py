@@ -701,7 +701,7 @@ def test_figures_from_really_trained_tiny_runs(tmp_path):
     """
     torch.set_num_threads(1)
     config = deep_merge(load_config(), {"profiles": {"smoke": {
-        "epochs": {"nmnist": 2},
+        "epochs": 2,
         "training": {"lr_w": 0.01, "lr_th": 0.01},
         "datasets": {"nmnist": {"sensor_size": [CHANNELS, 1, 1], "hidden": [10, 10], "time_bins": STEPS, "augment": False}},
     }}})  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -48,6 +49,30 @@ def test_estimates_and_opening_state_the_records_numbers():
     assert "fires at 45% of time steps" in text and "silent from step 2 on" in text
     assert "the loss of a silent output (0.0481)" in text  # 0.2^2 + 9 x 0.03^2
     assert "by about 12.4 against a threshold of 0.25" in text
+
+
+def _grid_rows(accuracy: float, rate: float) -> pd.DataFrame:
+    """Two history rows of one baseline run at Th 0.25 on NMNIST-1k: epochs 0 and 670."""
+    return pd.DataFrame(
+        {
+            "run_id": ["r", "r"], "config.dataset": ["nmnist"] * 2,
+            "config.method": ["baseline"] * 2, "config.threshold": [0.25] * 2,
+            "config.n_classes": [10] * 2, "config.chance_margin": [0.05] * 2,
+            "epoch": [0, 670], "samples": [0.0, 603000.0], "data.n_train": [900] * 2,
+            "test_accuracy": [0.09, accuracy], "spike_rate.layer3": [0.44, rate],
+        }
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("accuracy", "verdict"), [(0.09, "it has not recovered."), (0.62, "it has left chance.")]
+)
+def test_recovery_says_where_the_grid_stops(accuracy, verdict):
+    text = studies.recovery(_grid_rows(accuracy, 0.0))
+    assert text.startswith("Does it ever recover? After 10.1 paper epochs of steps")
+    assert f"it scores {100 * accuracy:.0f}% on the held-out recordings, chance being 10%" in text
+    assert text.endswith(verdict)
+    assert "no record yet" in studies.recovery(pd.DataFrame())
 
 
 def test_the_committed_study_is_drawn():

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rouser.atomic import atomic_write
-from rouser.data import DATASET_SPECS, make_loaders
+from rouser.data import make_loaders
+from rouser.datasets import DATASET_SPECS
 from rouser.runs.experiments import all_runs
 
 
