@@ -22,7 +22,6 @@ from rouser.report.verdicts import (
     AGREES,
     DISAGREES,
     INCONCLUSIVE,
-    NOT_REACHED,
     NOT_TESTABLE,
     VERDICT_COLORS,
     Evidence,
@@ -33,7 +32,7 @@ from rouser.report.verdicts import (
     per_run,
     reaching,
     seeds_spread,
-    so_far,
+    short_of_horizon,
     summary,
     value_at,
 )
@@ -147,10 +146,7 @@ def claim_fig2(ev: Evidence) -> list[dict]:
     else:
         dip = {0.0, 0.25, 0.5} <= set(means.index) and means[0.25] < min(means[0.0], means[0.5])
         result = AGREES if float(means.idxmax()) == 1.0 and dip else DISAGREES
-    trend = None
-    if x < axis.REACH_TOLERANCE * horizon:
-        result, trend = NOT_REACHED, so_far(result)
-        ours += f"; {trend}"
+    ours, result, trend = short_of_horizon(ours, result, x, horizon)
     return [
         _row(claim, paper, horizon_text(horizon, x), ours, result, "fig2_threshold_grid", trend)
     ]
@@ -244,10 +240,7 @@ def claim_fig4(ev: Evidence) -> list[dict]:
         result = DISAGREES
     else:
         result = INCONCLUSIVE
-    trend = None
-    if x < axis.REACH_TOLERANCE * horizon:
-        result, trend = NOT_REACHED, so_far(result)
-        ours += f"; {trend}"
+    ours, result, trend = short_of_horizon(ours, result, x, horizon)
     rows.append(
         _row(claim, paper, horizon_text(horizon, x), ours, result, "fig4_dead_neurons", trend)
     )

@@ -182,6 +182,18 @@ def so_far(result: str) -> str:
     return SO_FAR.get(result, SO_FAR_WITHIN)
 
 
+def short_of_horizon(
+    ours: str, result: str, x: float, horizon: float | None
+) -> tuple[str, str, str | None]:
+    """(ours, verdict, direction so far) of a claim judged at `x` paper epochs: where `x`
+    falls short of the paper's `horizon`, *not reached* with the direction so far added to
+    `ours`; else unchanged, with no direction."""
+    if horizon is None or x >= axis.REACH_TOLERANCE * horizon:
+        return ours, result, None
+    trend = so_far(result)
+    return f"{ours}; {trend}", NOT_REACHED, trend
+
+
 def horizon_text(horizon: float | None, ours: float) -> str:
     paper = "not stated" if horizon is None else f"{horizon:g}"
     return f"paper {paper} · ours {ours:.2g}" if ours < 1 else f"paper {paper} · ours {ours:.1f}"
@@ -224,9 +236,8 @@ def judge_difference(
         if noise is not None:
             ours += f"; noise from the seeds' spread at {at_text(noise_at)}"
     result = verdict(first, second, sign, resolution, paper_effect, noise)
-    if horizon is not None and longest < axis.REACH_TOLERANCE * horizon:
-        return f"{ours}; {so_far(result)}", NOT_REACHED, max(reach, longest), so_far(result)
-    return ours, result, x, None
+    ours, result, trend = short_of_horizon(ours, result, longest, horizon)
+    return ours, result, x if trend is None else max(reach, longest), trend
 
 
 def summary(table: pd.DataFrame) -> str:
