@@ -15,8 +15,8 @@ from rouser.data.synthetic import ensure_synthetic
 __all__ = [
     "Binning",
     "CorruptRecordingError",
-    "Loaders",
     "DatasetNotFoundError",
+    "Loaders",
     "SparseSample",
     "SpikeCollate",
     "SpikeLoader",

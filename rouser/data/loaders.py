@@ -26,10 +26,9 @@ from rouser.data.cache import BinnedCache, CachedSpikes, load_or_build
 from rouser.data.errors import CorruptRecordingError
 from rouser.data.nmnist import ShiftRotate
 from rouser.data.readers import OfflineFirst, Recordings, open_split
-from rouser.data.synthetic import ensure_synthetic
-from rouser.datasets import dataset_spec
 from rouser.data.resident import ResidentSpikeLoader, ResidentSpikes
-from rouser.data.synthetic import SYNTHETIC_SEED
+from rouser.data.synthetic import SYNTHETIC_SEED, ensure_synthetic
+from rouser.datasets import dataset_spec
 
 AUGMENTED = ("nmnist",)  # lava-dl's shift/rotation; the paper augments no other dataset
 HOLDOUT_FRACTION = 0.1

@@ -14,10 +14,10 @@ from tonic.io import read_mnist_file
 
 from rouser.config import resolve_run
 from rouser.data import binning_for, make_loaders, to_dense
-from rouser.datasets import DATASET_SPECS
 from rouser.data.binning import Binning
 from rouser.data.nmnist import NMNIST
 from rouser.data.readers import Recordings, open_split
+from rouser.datasets import DATASET_SPECS
 
 # Class counts of MNIST training ids 1-1000 (the shared data's README).
 COUNTS_0_TO_9 = [97, 116, 99, 93, 105, 92, 94, 117, 87, 100]

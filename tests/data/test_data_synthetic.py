@@ -30,7 +30,6 @@ from rouser.events import EventBatch
 from rouser.report.style import DATASET_LABELS
 
 
-
 def smoke(dataset: str, **overrides):
     return resolve_run(dataset, "rouser", "smoke", **overrides)
 
@@ -192,7 +191,9 @@ def test_cache_matches_fresh_binning_and_is_sparse(synthetic_root):
     _, _, info = loaders("nmnist", synthetic_root)
     cache = BinnedCache(info["cache"]["train"])
     binning = binning_for(run)
-    reader = open_split(DATASET_SPECS["nmnist"].reader, synthetic_root / "synthetic" / "nmnist", True, False)
+    reader = open_split(
+        DATASET_SPECS["nmnist"].reader, synthetic_root / "synthetic" / "nmnist", True, False
+    )
     fresh = binning(Recordings.first(reader, 64).events(5))
     cached = cache.sample(5)
     np.testing.assert_array_equal(cached.index, fresh.index)
