@@ -27,6 +27,10 @@ and the crossover: the spike density at which the events-only product of the 500
 layer (forward and weight gradient; the input gradient is the same dense product in both)
 takes as long as the dense one.
 
+With ``--keep-freed-memory`` the process keeps freed blocks as a training run does
+(`rouser.runs.allocator`); it applies to every path, so compare a run without it (today's
+``before`` as it was) with one with it for what a run gains.
+
     OMP_WAIT_POLICY=PASSIVE NUMBA_NUM_THREADS=2 \
         python benchmarks/bench_event_input.py --data-root ../shared/data
 """
@@ -34,6 +38,7 @@ takes as long as the dense one.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import tempfile
 import time
@@ -55,6 +60,7 @@ from rouser.kernels.event_product import spike_linear
 from rouser.loss import spike_rate_loss
 from rouser.network import HIDDEN_EVENTS_BELOW, SpikingMLP
 from rouser.optim import make_optimizer
+from rouser.runs.allocator import keep_freed_memory
 from rouser.runs.train import build_model
 
 PATHS = ("before", "default", "fast", "floor", "dense+scan", "dense")
@@ -210,8 +216,15 @@ def main() -> None:
     parser.add_argument(
         "--paths", nargs="+", choices=PATHS, default=["before", "default", "fast", "floor"]
     )
+    parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="as a training run does (rouser.runs.allocator); process-wide, so all paths get it",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.keep_freed_memory and not keep_freed_memory():
+        parser.error("--keep-freed-memory needs glibc's malloc (Linux)")
     run = resolve_run("nmnist", "rouser", "cpu")
     with tempfile.TemporaryDirectory() as cache, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the hold-out warning, expected here
@@ -223,7 +236,7 @@ def main() -> None:
         cpu_times: dict[str, list[float]] = {name: [] for name in args.paths}
         rates: list[list[float]] = []
         loading, events_per_batch = [], []
-        batches = iter(train)
+        batches = (batch for _ in itertools.count() for batch in train)  # epoch after epoch
         first = next(batches)
         for index in range(args.batches + 2):  # two warm-up batches (numba, allocator)
             start = time.perf_counter()
@@ -249,12 +262,18 @@ def main() -> None:
         per_layer = [statistics.mean(layer) for layer in zip(*rates, strict=True)]
         print("hidden spike rates of the fast path: " + ", ".join(f"{r:.2%}" for r in per_layer))
     medians = {name: statistics.median(values) for name, values in times.items()}
+    means = {name: statistics.mean(values) for name, values in times.items()}
     cpu = {name: statistics.median(values) for name, values in cpu_times.items()}
     reference = "before" if "before" in medians else args.paths[0]
+    print(
+        "median (and mean: a run's throughput, which the median hides when only some steps "
+        "pay page faults) over the batches; CPU time: median"
+    )
     for name in args.paths:
         line = (
             f"{name:>11} {1e3 * medians[name]:8.1f} ms/step {batch / medians[name]:7.1f} "
             f"samples/s   speed-up over {reference} {medians[reference] / medians[name]:5.2f}x"
+            f"   (mean {1e3 * means[name]:6.1f} ms/step, {means[reference] / means[name]:4.2f}x)"
             f"   CPU {1e3 * cpu[name]:7.1f} ms/step ({cpu[reference] / cpu[name]:4.2f}x)"
         )
         if "floor" in medians:

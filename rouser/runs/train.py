@@ -39,6 +39,7 @@ from rouser.data.loaders import Loaders, make_loaders
 from rouser.network import SpikingMLP, build_network
 from rouser.nir_graph import to_nir
 from rouser.optim import make_optimizer
+from rouser.runs.allocator import keep_freed_memory
 from rouser.runs.checkpoint import (
     environment_entry,
     load_checkpoint,
@@ -247,6 +248,7 @@ def _train(
         torch.set_num_threads(run.threads)  # part of the run's identity: see RunConfig
         # Both ways, explicitly: the flag is per thread and outlives the run in this process.
         torch.set_flush_denormal(run.flush_denormal)
+        keep_freed_memory()  # the same numbers, without a step's page faults: see allocator
     existing = read_record(path) if resume and path.is_file() else None
     if loaders is None:
         loaders = make_loaders(
