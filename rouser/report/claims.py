@@ -254,6 +254,8 @@ def claim_fig4(ev: Evidence) -> list[dict]:
         dead["rouser"]["layer2"][-1] - dead["baseline"]["layer2"][-1],
         "%",
     )
+    if not groups["rouser"].empty:
+        ours += _output_side(groups["rouser"], x)
     rows.append(
         _row(
             "Fig. 4: Rouser ends with fewer dead neurons in hidden layer 2",
@@ -380,6 +382,23 @@ def _rescue_thresholds(runs: pd.DataFrame, x: float) -> str:
         f"average (largest {mean('thresholds.layer3.max'):.1f}) and hidden medians of "
         f"{mean('thresholds.layer1.q50'):.2f} and {mean('thresholds.layer2.q50'):.2f}, "
         f"from {runs['config.threshold'].iloc[0]:g}"
+    )
+
+
+def _output_side(runs: pd.DataFrame, x: float) -> str:
+    """What Rouser's layer 2 feeds, where its longest run stops (mean over seeds): the output
+    layer's learned thresholds against their start, layer 2's spike rate and the accuracy.
+    Output thresholds near 0 make an output neuron fire on any positive input: where
+    Rouser's layer 2 dies, this is what the row shows beside it."""
+    far = reaching(runs, x)
+
+    def mean(column: str) -> float:
+        return per_run(far, lambda run: value_at(run, column, x)).mean()
+
+    return (
+        f"; Rouser's output thresholds {runs['config.threshold'].iloc[0]:g} → "
+        f"{mean('thresholds.layer3.mean'):.2g} on average, layer 2 firing at "
+        f"{100 * mean('spike_rate.layer2'):.2g}%, accuracy {100 * mean(ACCURACY):.0f}%"
     )
 
 

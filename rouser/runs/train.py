@@ -277,6 +277,8 @@ def _train(
     )
     if len(state.environments) > 1:  # resumed under another environment: the record lists each
         env["environments"] = state.environments
+    if prefix is None and state.extended_from:  # an extension resumed from its own checkpoint
+        env["extended_from"] = state.extended_from
     record = {
         "schema": SCHEMA,
         "run_id": run.run_id,
@@ -312,6 +314,7 @@ class _State:
     done: int  # the last epoch finished; -1 before the untrained network's epoch 0
     counts: dict  # optimizer steps and samples seen so far
     environments: list[dict]  # the environments its epochs ran under
+    extended_from: dict | None = None  # the shorter run it continues (env["extended_from"])
 
 
 def _fresh(model: SpikingMLP, env: dict) -> _State:
@@ -339,7 +342,15 @@ def _resumed(
     initial = {name: weights.to(device) for name, weights in checkpoint["initial_weights"].items()}
     # checkpoints written while every epoch was recorded hold no "counts"
     counts = checkpoint.get("counts", new_counts())
-    return _State(initial, checkpoint["history"], checkpoint["started"], done, counts, environments)
+    return _State(
+        initial,
+        checkpoint["history"],
+        checkpoint["started"],
+        done,
+        counts,
+        environments,
+        checkpoint.get("extended_from"),
+    )
 
 
 def _epochs(
@@ -387,6 +398,7 @@ def _epochs(
                     "counts": state.counts,
                     "rng": rng_state(loaders),
                     "environments": state.environments,
+                    "extended_from": record["env"].get("extended_from"),
                 },
             )
             if entry is not None:

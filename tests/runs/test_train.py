@@ -464,3 +464,26 @@ def test_a_longer_run_extends_a_shorter_one_of_the_same_trajectory(tmp_path):
     assert train_module.shorter_run(odd, tmp_path / "runs") is None  # 4 epochs > 3
     train(odd, tmp_path / "odd", "cpu", loaders=toy_loaders(), progress=False)
     assert train_module.shorter_run(toy_run(epochs=6, history_every=2), tmp_path / "odd") is None
+
+
+def test_an_extension_resumed_from_its_own_checkpoint_still_names_what_it_extends(
+    tmp_path, monkeypatch
+):
+    """Killed after it wrote a checkpoint of its own, the extension resumes from that one,
+    not from the shorter run's: its record must still say which run it continues."""
+    short, long = toy_run(epochs=4, history_every=2), toy_run(epochs=8, history_every=2)
+    train(short, tmp_path, "cpu", loaders=toy_loaders(), progress=False)
+    real_save = train_module.save_checkpoint
+
+    def save_then_die(path, checkpoint):
+        real_save(path, checkpoint)
+        if checkpoint["epoch"] == 6:
+            raise KeyboardInterrupt("simulated kill in the extension")
+
+    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(long, tmp_path, "cpu", loaders=toy_loaders(), progress=False)
+    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    resumed = train(long, tmp_path, "cpu", loaders=toy_loaders(), progress=False)
+    assert resumed["status"] == "finished"
+    assert resumed["env"]["extended_from"] == {"run_id": short.run_id, "epoch": 4}
