@@ -14,23 +14,38 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from rouser.config import check_choice
+from rouser.report import axis
 from rouser.report.style import DATASET_LABELS, PAPER_HATCH, STYLE, duration, provenance
 
 
 def runs_provenance(records: pd.DataFrame) -> str:
     """What a results page states besides its figure: runs, profile, data, hardware, time.
 
-    Time is each run's wall time from its record (`started` to `ended`), so a reader can tell
-    what regenerating the result costs on the hardware named.
+    Time is what regenerating the result costs on the hardware named (`training_seconds`).
     """
     runs = records.groupby("run_id").first()
     hardware = sorted(set(runs["env.device"] + " (" + runs["env.device_name"] + ")"))
-    wall = (pd.to_datetime(runs["ended"]) - pd.to_datetime(runs["started"])).dt.total_seconds()
+    total, longest = training_seconds(records)
     return (
         f"Drawn from {len(runs)} run(s): {provenance(records)}; trained on "
-        f"{', '.join(hardware)}; wall time {duration(wall.sum())} in total, "
-        f"{duration(wall.max())} for the longest run."
+        f"{', '.join(hardware)}; training time {duration(total)} in total, "
+        f"{duration(longest)} for the longest run."
     )
+
+
+def training_seconds(records: pd.DataFrame) -> tuple[float, float]:
+    """The runs' training time in seconds, in total and for the longest run, as their
+    histories time it (epochs and evaluations).
+
+    Not each record's `started` to `ended`: a run resumed in a later session would count
+    the hours it waited, and a run that continues a shorter one's checkpoint holds that
+    one's history, so each trajectory (runs that differ in length only) counts once.
+    """
+    timed = records.reindex(columns=["epoch_seconds", "eval_seconds"]).fillna(0.0).sum(axis=1)
+    per_run = timed.groupby(records["run_id"]).sum()
+    runs = records.groupby("run_id").first()
+    longest_of_each = runs["config.epochs"].groupby(axis.trajectory_key(runs)).idxmax()
+    return float(per_run[longest_of_each].sum()), float(per_run.max())
 
 
 def only_dataset(records: pd.DataFrame, dataset: str, figure: str) -> pd.DataFrame:

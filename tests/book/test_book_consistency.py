@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import re
 import sys
 from pathlib import Path
@@ -24,10 +23,11 @@ from rouser import paths
 from rouser.config import load_config
 from rouser.data.nmnist import ShiftRotate
 from rouser.report import tables
-from rouser.report.axis import LENGTH_SETTINGS
+from rouser.report.plotting import training_seconds
 from rouser.report.render import experiment_records, styled_table
 from rouser.report.style import load_paper_values
 from rouser.runs.experiments import experiment_runs
+from rouser.runs.records import load_records
 
 REPO = paths.REPO_ROOT
 BOOK = REPO / "book"
@@ -109,22 +109,9 @@ def test_nmnist_pages_describe_the_augmentation_the_config_runs() -> None:
 
 
 def _run_hours(folder: Path) -> float:
-    """The committed records' training time, as their histories time it (epochs and
-    evaluations, not the hours a run waited between sessions), each trajectory once: a run
-    that extends a shorter one holds that one's history, so only the longest counts."""
-    longest: dict[str, dict] = {}
-    for path in folder.glob("*.json"):
-        record = json.loads(path.read_text())
-        length = {name.removeprefix("config.") for name in LENGTH_SETTINGS}
-        key = json.dumps({k: v for k, v in record["config"].items() if k not in length})
-        if key not in longest or record["config"]["epochs"] > longest[key]["config"]["epochs"]:
-            longest[key] = record
-    seconds = sum(
-        (point.get("epoch_seconds") or 0.0) + (point.get("eval_seconds") or 0.0)
-        for record in longest.values()
-        for point in record["history"]
-    )
-    return seconds / 3600
+    """The committed records' training time (`training_seconds`: each trajectory once)."""
+    total, _ = training_seconds(load_records(sorted(folder.glob("*.json"))))
+    return total / 3600
 
 
 def test_retraining_time_is_the_records_time() -> None:

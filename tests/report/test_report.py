@@ -22,6 +22,7 @@ from toy_task import CHANNELS, STEPS, toy_loaders
 from rouser import paths
 from rouser.config import deep_merge, load_config, resolve_run
 from rouser.report import axis, claims, curves, figures, tables
+from rouser.report.plotting import training_seconds
 from rouser.report.render import Rendered, book_profile, render, save
 from rouser.report.style import duration, load_paper_values
 from rouser.report.verdicts import (
@@ -446,10 +447,28 @@ def test_render_lists_missing_runs_and_draws_what_is_there(tmp_path):
     assert isinstance(result.output, Figure)
     assert [p.name for p in result.paths] == [f"{FIG3}.svg", f"{FIG3}.pdf"]
     assert result.drawn_from == [run.run_id for run in written]
+    timed = [sum(e["epoch_seconds"] for e in make_record(run)["history"]) for run in written]
     assert result.provenance == (
         f"Drawn from {len(written)} run(s): profile smoke, synthetic data; trained on cpu (cpu); "
-        f"wall time {duration(60 * len(written))} in total, 60 s for the longest run."
+        f"training time {duration(sum(timed))} in total, {duration(max(timed))} for the longest "
+        "run."
     )
+
+
+def test_training_time_counts_each_trajectory_once_and_no_waits(tmp_path):
+    """A run continuing a shorter one holds that one's history: the two count once; the time
+    between `started` and `ended` (a resumed run's waits) does not count."""
+    short, long = (resolve_run("nmnist", "rouser", "smoke", seed=0, epochs=e) for e in (2, 5))
+    other = resolve_run("nmnist", "rouser", "smoke", seed=1, epochs=2)
+    records = records_of(tmp_path, [short, long, other])
+    seconds = {
+        run.run_id: sum(e["epoch_seconds"] for e in make_record(run)["history"])
+        for run in (long, other)
+    }
+    total, longest = training_seconds(records)
+    assert total == pytest.approx(sum(seconds.values()))
+    assert longest == pytest.approx(max(seconds.values()))
+    assert total < 60 * 3  # each record's started-ended says 60 s
 
 
 def test_render_reports_unfinished_runs_and_skips_them(tmp_path):
@@ -728,5 +747,5 @@ def test_figures_from_really_trained_tiny_runs(tmp_path):
     assert set(table.output.loc[table.output["seeds"] == 0, "ours (%)"]) == {"no record yet"}
     assert (tmp_path / "figs" / "table1.csv").is_file()
     assert table.provenance.startswith("Drawn from 2 run(s): profile smoke, synthetic data;")
-    assert "trained on cpu (" in table.provenance and "wall time" in table.provenance
+    assert "trained on cpu (" in table.provenance and "training time" in table.provenance
     assert str(tmp_path) not in table.footer
