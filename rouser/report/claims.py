@@ -234,6 +234,7 @@ def claim_fig4(ev: Evidence) -> list[dict]:
             changes.append(change.mean())
             results.append(compare(change.mean(), noise, -1, None))
     ours = "; ".join(texts) + f" (per input; from {at_text(start)} to {at_text(x)})"
+    ours += _per_batch(groups, start, x)
     if all(r == AGREES for r in results):
         result = AGREES
     elif DISAGREES in results:
@@ -269,6 +270,25 @@ def claim_fig4(ev: Evidence) -> list[dict]:
         )
     )
     return rows
+
+
+def _per_batch(groups: dict[str, pd.DataFrame], start: float, x: float) -> str:
+    """Fig. 4's other reading, dead for a whole batch of 32, from `start` to `x` (mean over
+    the runs reaching `x`), where every such run recorded it; '' where one did not. Shown,
+    not judged: the verdict stays on the per-input reading the claim was first read in."""
+    texts = []
+    for method, group in groups.items():
+        far = reaching(group, x)
+        for layer in ("layer1", "layer2"):
+            column = f"dead_per_batch.{layer}"
+            if column not in far or far[column].isna().any():
+                return ""
+            before, after = (
+                per_run(far, lambda run, c=column, at=at: 100 * value_at(run, c, at)).mean()
+                for at in (start, x)
+            )
+            texts.append(f"{METHOD_LABELS[method]} layer {layer[-1]}: {before:.0f} → {after:.0f}%")
+    return "; per batch of 32: " + "; ".join(texts)
 
 
 def claim_fig5(ev: Evidence) -> list[dict]:

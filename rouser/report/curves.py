@@ -1,4 +1,4 @@
-"""Figs. 3-5 and the one-paper-epoch view, drawn over the paper's own time axis.
+"""Figs. 3-5, the learned thresholds and one paper epoch, over the paper's own time axis.
 
 Every curve is placed by the samples its run has trained on, in paper epochs
 (`rouser.report.axis`), on a log axis (linear below a hundredth of a paper epoch, so the
@@ -17,6 +17,7 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from rouser.config import check_choice
 from rouser.report import axis
 from rouser.report.plotting import finish, method_order, new_figure, only_dataset, require
 from rouser.report.style import (
@@ -265,6 +266,57 @@ def paper_epoch(
     return finish(
         figure,
         f"The first paper epoch of steps, {dataset_label(dataset, records)}",
+        records,
+    )
+
+
+def thresholds(
+    records: pd.DataFrame,
+    dataset: str = "nmnist",
+    method: str = "rouser",
+    paper: dict | None = None,
+) -> Figure:
+    """The learned thresholds per layer over paper epochs (not in the paper).
+
+    From the quantiles every record stores: each run's median; for the longest run also its
+    25-75% and 5-95% bands and min/max, which show where a layer's thresholds go over the
+    paper's horizon (the output layer's toward 0 in a run that collapses). Th_init dashed,
+    where the baseline's stay.
+    """
+    paper = paper or load_paper_values()
+    check_choice("method", method, list(METHOD_LABELS))
+    rows = _trajectories(records, dataset, "Thresholds", paper)
+    rows = rows[rows["config.method"] == method]
+    if rows.empty:
+        raise ValueError(f"Thresholds: no records of method={method!r} for dataset={dataset!r}")
+    layers = layer_names(rows, "thresholds", ".q50")
+    longest = rows.loc[rows["paper_epochs"].idxmax(), "run_id"]
+    band = rows[rows["run_id"] == longest].sort_values("paper_epochs")
+    figure, axes = new_figure(len(layers), width=3.6, sharey=True)
+    color = METHOD_COLORS[method]
+    for ax, layer in zip(axes, layers, strict=True):
+        column = f"thresholds.{layer}"
+        x = band["paper_epochs"]
+        ax.fill_between(
+            x, band[f"{column}.q05"], band[f"{column}.q95"], color=color, alpha=0.2, lw=0,
+            label="5-95%, longest run",
+        )  # fmt: skip
+        ax.fill_between(
+            x, band[f"{column}.q25"], band[f"{column}.q75"], color=color, alpha=0.45, lw=0,
+            label="25-75%, longest run",
+        )  # fmt: skip
+        for edge in ("min", "max"):
+            ax.plot(x, band[f"{column}.{edge}"], color=color, ls=":", lw=1,
+                    label="min / max, longest run" if edge == "min" else None)  # fmt: skip
+        _lines(ax, rows, f"{column}.q50", color, "median, each run", 1.0)
+        for th_init in rows["config.threshold"].unique():
+            ax.axhline(th_init, color="0.4", ls="--", lw=1, label="Th_init")
+        ax.set(ylabel="threshold", title=layer_label(layer, layers))
+        paper_axis(ax, float(rows["paper_epochs"].max()))
+    return finish(
+        figure,
+        f"Thresholds of {METHOD_LABELS[method]} per layer over the paper's epochs, "
+        f"{dataset_label(dataset, records)}",
         records,
     )
 

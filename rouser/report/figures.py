@@ -1,4 +1,4 @@
-"""The paper's figures (Figs. 2-6) and the learned thresholds, drawn from run records.
+"""Fig. 2, the threshold grid, drawn from run records.
 
 Each function takes the records DataFrame of ``rouser.runs.records.load_records`` (one row per
 run and epoch) and the paper's numbers from ``paper_values.yml``, and returns a matplotlib
@@ -15,26 +15,20 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from rouser.config import check_choice
 from rouser.report import axis
 from rouser.report.plotting import (
-    epoch_axis,
     finish,
     last_epochs,
     new_figure,
-    only_dataset,
     require,
     seed_stats,
 )
 from rouser.report.style import (
     DATASET_LABELS,
     METHOD_COLORS,
-    METHOD_LABELS,
     PAPER_HATCH,
     STYLE,
     dataset_label,
-    layer_label,
-    layer_names,
     load_paper_values,
 )
 
@@ -140,46 +134,4 @@ def fig2_threshold_grid(records: pd.DataFrame, paper: dict | None = None) -> Fig
         )
     return finish(
         figure, "Fig. 2: threshold grid search, test accuracy at the end of training", records
-    )
-
-
-def thresholds(records: pd.DataFrame, dataset: str = "nmnist", method: str = "rouser") -> Figure:
-    """The learned thresholds' distribution per layer over training (not in the paper).
-
-    From the per-epoch quantiles in the records: the median, the 25-75% and 5-95% bands and
-    min/max, averaged over seeds; Th_init dashed for reference (where the baseline stays).
-    """
-    require(records, "Thresholds")
-    check_choice("method", method, list(METHOD_LABELS))
-    rows = only_dataset(records, dataset, "Thresholds")
-    rows = rows[rows["config.method"] == method]
-    if rows.empty:
-        raise ValueError(f"Thresholds: no records of method={method!r} for dataset={dataset!r}")
-    layers = layer_names(rows, "thresholds", ".q50")
-    figure, axes = new_figure(len(layers), width=3.6, sharey=True)
-    color = METHOD_COLORS[method]
-    for ax, layer in zip(axes, layers, strict=True):
-        columns = [
-            f"thresholds.{layer}.{q}" for q in ("min", "q05", "q25", "q50", "q75", "q95", "max")
-        ]
-        means = rows.groupby("epoch")[columns].mean()
-        means.columns = [c.rsplit(".", 1)[1] for c in columns]
-        epochs = means.index.to_numpy()
-        ax.fill_between(
-            epochs, means["q05"], means["q95"], color=color, alpha=0.2, lw=0, label="5-95%"
-        )
-        ax.fill_between(
-            epochs, means["q25"], means["q75"], color=color, alpha=0.45, lw=0, label="25-75%"
-        )
-        ax.plot(epochs, means["q50"], color=color, marker=".", label="median")
-        ax.plot(epochs, means["min"], color=color, ls=":", lw=1, label="min / max")
-        ax.plot(epochs, means["max"], color=color, ls=":", lw=1)
-        for th_init in rows["config.threshold"].unique():
-            ax.axhline(th_init, color="0.4", ls="--", lw=1, label="Th_init")
-        ax.set(ylabel="threshold", title=layer_label(layer, layers))
-        epoch_axis(ax)
-    return finish(
-        figure,
-        f"Thresholds of {METHOD_LABELS[method]} per layer over training, {dataset_label(dataset, records)} (mean over seeds)",
-        records,
     )

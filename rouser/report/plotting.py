@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from rouser.config import check_choice
 from rouser.report import axis
@@ -132,12 +131,6 @@ def finish(figure: Figure, title: str, records: pd.DataFrame) -> Figure:
         ncols = max(1, min(len(handles), int(figure.get_figwidth() / entry_inches)))
         figure.legend(handles.values(), handles.keys(), loc="outside lower center", ncols=ncols)
     return figure
-
-
-def epoch_axis(ax: Axes) -> None:
-    """Whole epochs on the x axis (matplotlib would tick 2.5 epochs)."""
-    ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def band(ax: Axes, x: np.ndarray, stats: pd.DataFrame, color, label: str, **kw) -> None:

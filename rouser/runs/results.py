@@ -85,7 +85,8 @@ RESULTS: dict[str, Result] = {
             study=("records/studies/first_steps.json", "rouser.runs.first_steps"),
         ),
         Result(
-            "thresholds", "Learned thresholds (new)", "thresholds", ("table1",), ("nmnist",), None
+            "thresholds", "Learned thresholds (new)", "thresholds", ("table1", "horizon_methods"),
+            ("nmnist",), None,
         ),
         Result(
             "fidelity", "Fidelity to lava-dl (new)", "fidelity", ("fidelity", "table1"),

@@ -328,6 +328,23 @@ def test_fig4_draws_the_per_batch_reading_where_recorded(tmp_path, paper, table1
     assert line.get_linestyle() == "--" and set(line.get_ydata()) == {25.0}
 
 
+def test_fig4_claim_states_the_per_batch_reading_only_where_every_run_has_it(
+    tmp_path, paper, table1_runs
+):
+    records = axis.trajectories(records_of(tmp_path, table1_runs), paper)
+    groups = {m: records[records["config.method"] == m] for m in ("baseline", "rouser")}
+    x = float(records["paper_epochs"].max())
+    assert claims._per_batch(groups, 0.0, x) == ""  # these records never measured it
+    for layer, value in (("layer1", 0.5), ("layer2", 0.25)):
+        records[f"dead_per_batch.{layer}"] = value * (1 - records["epoch"] / 10)
+    groups = {m: records[records["config.method"] == m] for m in ("baseline", "rouser")}
+    text = claims._per_batch(groups, 0.0, x)
+    assert text == (
+        "; per batch of 32: baseline layer 1: 50 → 25%; baseline layer 2: 25 → 12%; "
+        "Rouser layer 1: 50 → 25%; Rouser layer 2: 25 → 12%"
+    )
+
+
 def test_fig5_lines_are_the_spike_rates_on_a_log_axis(tmp_path, paper, table1_runs):
     fig = curves.fig5_spike_rates(records_of(tmp_path, table1_runs), paper=paper)
     ax_baseline, ax_rouser = fig.axes
@@ -373,16 +390,16 @@ def test_shorter_runs_of_one_trajectory_are_drawn_once(tmp_path, paper):
     assert set(both["run_id"]) == {long.run_id, other_seed.run_id}
 
 
-def test_thresholds_median_is_the_stored_q50(tmp_path, table1_runs):
-    fig = figures.thresholds(records_of(tmp_path, table1_runs))
+def test_thresholds_median_is_the_stored_q50(tmp_path, table1_runs, paper):
+    fig = curves.thresholds(records_of(tmp_path, table1_runs), paper=paper)
     assert len(fig.axes) == 3 and fig.axes[2].get_title() == "layer 3 (output)"
-    median = labelled(fig.axes[0], "median")
+    median = labelled(fig.axes[0], "median, each run")
     np.testing.assert_allclose(median.get_ydata(), np.full(6, 1.25))
     # the stored max is Th_init + 3 x the epoch's spread; rouser's spread is 0.011 per epoch
-    (upper,) = [ln for ln in fig.axes[0].get_lines() if ln.get_label().startswith("_")]
+    (upper,) = [ln for ln in fig.axes[0].get_lines() if ln.get_label().startswith("_")][:1]
     np.testing.assert_allclose(upper.get_ydata(), [1.25 + 0.033 * e for e in range(6)])
     with pytest.raises(ValueError, match="method='nope'"):
-        figures.thresholds(load_records(tmp_path), method="nope")
+        curves.thresholds(load_records(tmp_path), method="nope")
 
 
 def test_figures_name_the_dataset_they_lack(tmp_path, table1_runs):
