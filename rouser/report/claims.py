@@ -391,14 +391,16 @@ def claim_fig6(ev: Evidence) -> list[dict]:
     return rows
 
 
+def _mean_at(runs: pd.DataFrame, x: float) -> Callable[[str], float]:
+    """A column's mean over the runs reaching `x` paper epochs, each read at `x`."""
+    far = reaching(runs, x)
+    return lambda column: per_run(far, lambda run: value_at(run, column, x)).mean()
+
+
 def _rescue_thresholds(runs: pd.DataFrame, x: float) -> str:
     """How learning on left Th_init 0.25 behind, where its longest run stops (mean over
     seeds): the output layer's thresholds and the hidden layers' medians."""
-    far = reaching(runs, x)
-
-    def mean(column: str) -> float:
-        return per_run(far, lambda run: value_at(run, column, x)).mean()
-
+    mean = _mean_at(runs, x)
     return (
         f"; learning on ends with output thresholds of {mean('thresholds.layer3.mean'):.1f} on "
         f"average (largest {mean('thresholds.layer3.max'):.1f}) and hidden medians of "
@@ -412,11 +414,7 @@ def _output_side(runs: pd.DataFrame, x: float) -> str:
     layer's learned thresholds against their start, layer 2's spike rate and the accuracy.
     Output thresholds near 0 make an output neuron fire on any positive input: where
     Rouser's layer 2 dies, this is what the row shows beside it."""
-    far = reaching(runs, x)
-
-    def mean(column: str) -> float:
-        return per_run(far, lambda run: value_at(run, column, x)).mean()
-
+    mean = _mean_at(runs, x)
     return (
         f"; Rouser's output thresholds {runs['config.threshold'].iloc[0]:g} → "
         f"{mean('thresholds.layer3.mean'):.2g} on average, layer 2 firing at "

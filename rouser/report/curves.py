@@ -199,10 +199,16 @@ def fig5_spike_rates(
                 value = finals[layer]
                 low, high = (value, value) if not isinstance(value, list) else value
                 ax.errorbar(
-                    [settle], [(low + high) / 2], yerr=[[(high - low) / 2], [(high - low) / 2]],
-                    ls="none", marker="o", mfc="white", color=colors[layer], capsize=3,
+                    [settle],
+                    [(low + high) / 2],
+                    yerr=[[(high - low) / 2], [(high - low) / 2]],
+                    ls="none",
+                    marker="o",
+                    mfc="white",
+                    color=colors[layer],
+                    capsize=3,
                     label=f"paper (≈, epoch {reference['epochs']}): {label}",
-                )  # fmt: skip
+                )
         ax.set_yscale("log")
         ax.set(ylabel="spike rate (% of time steps, log)", title=METHOD_LABELS[method])
         paper_axis(ax, float(max(rows["paper_epochs"].max(), settle)))
@@ -246,17 +252,27 @@ def paper_epoch(
         )
         if match is not None:
             axes[0].plot(
-                [axis.paper_x(0)], [match["start"][arm]], ls="none", marker="o", mfc="white",
-                color=color, label=f"paper (≈, Fig. 6 epoch 0): {label}",
-            )  # fmt: skip
+                [axis.paper_x(0)],
+                [match["start"][arm]],
+                ls="none",
+                marker="o",
+                mfc="white",
+                color=color,
+                label=f"paper (≈, Fig. 6 epoch 0): {label}",
+            )
         if np.isclose(threshold, 1.25) and dataset == fig4["dataset"]:
             for ax, layer in zip(axes[1:], layers, strict=True):
                 values = fig4["dead_neurons"].get(method, {}).get(layer)
                 if values:
                     ax.plot(
-                        [axis.paper_x(0)], [values[0]], ls="none", marker="s", mfc="white",
-                        color=color, label=f"paper (≈, Fig. 4 epoch 0): {label}",
-                    )  # fmt: skip
+                        [axis.paper_x(0)],
+                        [values[0]],
+                        ls="none",
+                        marker="s",
+                        mfc="white",
+                        color=color,
+                        label=f"paper (≈, Fig. 4 epoch 0): {label}",
+                    )
     axes[0].set(ylabel="test accuracy (%)", title="test accuracy", ylim=(0, 100))
     for ax, layer in zip(axes[1:], layers, strict=True):
         ax.set(ylabel="dead neurons (%)", title=f"dead, hidden {layer.replace('layer', 'layer ')}")
@@ -298,16 +314,32 @@ def thresholds(
         column = f"thresholds.{layer}"
         x = band["paper_epochs"]
         ax.fill_between(
-            x, band[f"{column}.q05"], band[f"{column}.q95"], color=color, alpha=0.2, lw=0,
+            x,
+            band[f"{column}.q05"],
+            band[f"{column}.q95"],
+            color=color,
+            alpha=0.2,
+            lw=0,
             label="5-95%, longest run",
-        )  # fmt: skip
+        )
         ax.fill_between(
-            x, band[f"{column}.q25"], band[f"{column}.q75"], color=color, alpha=0.45, lw=0,
+            x,
+            band[f"{column}.q25"],
+            band[f"{column}.q75"],
+            color=color,
+            alpha=0.45,
+            lw=0,
             label="25-75%, longest run",
-        )  # fmt: skip
+        )
         for edge in ("min", "max"):
-            ax.plot(x, band[f"{column}.{edge}"], color=color, ls=":", lw=1,
-                    label="min / max, longest run" if edge == "min" else None)  # fmt: skip
+            ax.plot(
+                x,
+                band[f"{column}.{edge}"],
+                color=color,
+                ls=":",
+                lw=1,
+                label="min / max, longest run" if edge == "min" else None,
+            )
         _lines(ax, rows, f"{column}.q50", color, "median, each run", 1.0)
         for th_init in rows["config.threshold"].unique():
             ax.axhline(th_init, color="0.4", ls="--", lw=1, label="Th_init")
@@ -344,10 +376,13 @@ def fig6_ablation(records: pd.DataFrame, paper: dict | None = None) -> Figure:
     for ax, setting in zip(axes, settings, strict=True):
         group = rows[np.isclose(rows[columns].to_numpy(float), setting).all(axis=1)]
         match = next(
-            (s for s in reference["settings"].values()
-             if np.allclose([s["threshold"], s["tau"], s["scale"]], setting)),
+            (
+                s
+                for s in reference["settings"].values()
+                if np.allclose([s["threshold"], s["tau"], s["scale"]], setting)
+            ),
             None,
-        )  # fmt: skip
+        )
         for arm, method in (("on", "rouser"), ("off", "baseline")):
             runs = group[group["arm"] == arm]
             if runs.empty:
