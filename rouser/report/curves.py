@@ -313,24 +313,19 @@ def thresholds(
     for ax, layer in zip(axes, layers, strict=True):
         column = f"thresholds.{layer}"
         x = band["paper_epochs"]
-        ax.fill_between(
-            x,
-            band[f"{column}.q05"],
-            band[f"{column}.q95"],
-            color=color,
-            alpha=0.2,
-            lw=0,
-            label="5-95%, longest run",
-        )
-        ax.fill_between(
-            x,
-            band[f"{column}.q25"],
-            band[f"{column}.q75"],
-            color=color,
-            alpha=0.45,
-            lw=0,
-            label="25-75%, longest run",
-        )
+        for low, high, alpha, share in (
+            ("q05", "q95", 0.2, "5-95%"),
+            ("q25", "q75", 0.45, "25-75%"),
+        ):
+            ax.fill_between(
+                x,
+                band[f"{column}.{low}"],
+                band[f"{column}.{high}"],
+                color=color,
+                alpha=alpha,
+                lw=0,
+                label=f"{share}, longest run",
+            )
         for edge in ("min", "max"):
             ax.plot(
                 x,
