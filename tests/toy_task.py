@@ -9,7 +9,11 @@ runs (`toy_settings`) with a 12-step, 20-channel input.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
+import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
@@ -99,3 +103,27 @@ def toy_loaders(seed: int = 0, n_train: int = 80, n_test: int = 40, augment: boo
         "fingerprint": {"recordings": {"train": n_train, "test": n_test}, "sha256": "toy"},
     }
     return train_loader, test_loader, info
+
+
+@contextlib.contextmanager
+def killed_after_checkpoint(monkeypatch: pytest.MonkeyPatch, epoch: int) -> Iterator[list[int]]:
+    """Training inside the block is killed (KeyboardInterrupt, expected) right after it
+    writes the checkpoint of `epoch`; yields the epochs checkpointed. The real save is back
+    once the block ends, so the next `train` resumes."""
+    from rouser.runs import train as train_module
+
+    real_save = train_module.save_checkpoint
+    saved: list[int] = []
+
+    def save_then_die(path, checkpoint):
+        real_save(path, checkpoint)
+        saved.append(checkpoint["epoch"])
+        if checkpoint["epoch"] == epoch:
+            raise KeyboardInterrupt(f"simulated kill after epoch {epoch}")
+
+    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            yield saved
+    finally:
+        monkeypatch.setattr(train_module, "save_checkpoint", real_save)

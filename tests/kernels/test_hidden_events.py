@@ -4,13 +4,11 @@ reaches the network and leaves every committed run's id alone."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 from torch.nn import functional
-from toy_task import DATASET, toy_loaders, toy_settings
+from toy_task import DATASET, killed_after_checkpoint, toy_loaders, toy_settings
 
 import rouser.kernels.event_product as sparse_input
-import rouser.runs.train as train_module
 from rouser.config import resolve_run
 from rouser.data import binning_for
 from rouser.data.binning import SpikeCollate
@@ -150,17 +148,8 @@ def test_a_fast_step_run_resumes_to_the_history_of_an_uninterrupted_one(tmp_path
     whole = train(run, tmp_path / "whole", "cpu", loaders=toy_loaders(), progress=False)
     assert taken
     assert whole["config"]["fast_step"] is True
-    real_save = train_module.save_checkpoint
-
-    def save_then_die(path, checkpoint):
-        real_save(path, checkpoint)
-        if checkpoint["epoch"] == 1:
-            raise KeyboardInterrupt("simulated kill after epoch 1")
-
-    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after_checkpoint(monkeypatch, 1):
         train(run, tmp_path / "cut", "cpu", loaders=toy_loaders(), progress=False)
-    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
     resumed = train(run, tmp_path / "cut", "cpu", loaders=toy_loaders(), progress=False)
     assert resumed == read_record(record_path(run, tmp_path / "cut"))
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from toy_task import DATASET, toy_loaders, toy_settings
+from toy_task import DATASET, killed_after_checkpoint, toy_loaders, toy_settings
 
 import rouser.runs.train as train_module
 from rouser.config import resolve_run
@@ -29,27 +29,17 @@ def toy_run():
 @pytest.fixture
 def interrupted_under_old_torch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A run killed after epoch 1 whose first epochs ran under torch "2.12.0+cpu"."""
-    real_environment, real_save = train_module.environment, train_module.save_checkpoint
+    real_environment = train_module.environment
 
     def old_torch(device):
         env = real_environment(device)
         env["numerics"] = {**env["numerics"], "torch": "2.12.0+cpu"}
         return env
 
-    saves = []
-
-    def save_then_die(path, checkpoint):
-        real_save(path, checkpoint)
-        saves.append(checkpoint["epoch"])
-        if len(saves) == 2:
-            raise KeyboardInterrupt("simulated kill after epoch 1")
-
     monkeypatch.setattr(train_module, "environment", old_torch)
-    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after_checkpoint(monkeypatch, 1):
         train(toy_run(), tmp_path, "cpu", loaders=toy_loaders(), progress=False)
     monkeypatch.setattr(train_module, "environment", real_environment)
-    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
     return tmp_path
 
 

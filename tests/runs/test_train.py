@@ -10,7 +10,7 @@ import json
 
 import pytest
 import torch
-from toy_task import CLASSES, DATASET, toy_loaders, toy_settings
+from toy_task import CLASSES, DATASET, killed_after_checkpoint, toy_loaders, toy_settings
 
 import rouser.runs.cli as cli_module
 import rouser.runs.epochs as epochs_module
@@ -111,22 +111,11 @@ def test_resume_after_interruption_gives_identical_history(tmp_path, monkeypatch
     run = toy_run()
     loaders = toy_loaders(augment=augment)
     uninterrupted = train(run, tmp_path / "full", "cpu", loaders=loaders, progress=False)
-    saves = []
-    real_save = train_module.save_checkpoint
-
-    def save_then_die(path, checkpoint):
-        real_save(path, checkpoint)
-        saves.append(checkpoint["history"][-1]["epoch"])
-        if len(saves) == 2:  # epochs 0 and 1 are on disk
-            raise KeyboardInterrupt("simulated kill after epoch 1")
-
-    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after_checkpoint(monkeypatch, 1):  # epochs 0 and 1 are on disk
         train(run, tmp_path / "cut", "cpu", loaders=toy_loaders(augment=augment), progress=False)
     broken = read_record(record_path(run, tmp_path / "cut"))
     assert broken["status"] == "failed" and broken["error"].startswith("KeyboardInterrupt")
     assert [entry["epoch"] for entry in broken["history"]] == [0, 1]
-    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
     resumed = train(
         run, tmp_path / "cut", "cpu", loaders=toy_loaders(augment=augment), progress=False
     )
@@ -152,19 +141,8 @@ def test_augmented_nmnist_resume_through_make_loaders(
         return make_loaders(run, synthetic_root, resident=resident, progress=False)
 
     full = train(run, tmp_path / "full", device="cpu", loaders=fresh_loaders(), progress=False)
-    real_save = train_module.save_checkpoint
-    saves = []
-
-    def save_then_die(path, checkpoint):
-        real_save(path, checkpoint)
-        saves.append(path)
-        if len(saves) == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after_checkpoint(monkeypatch, 1):
         train(run, tmp_path / "cut", device="cpu", loaders=fresh_loaders(), progress=False)
-    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
     resumed = train(run, tmp_path / "cut", device="cpu", loaders=fresh_loaders(), progress=False)
     assert untimed(resumed["history"]) == untimed(full["history"])
 
@@ -185,16 +163,8 @@ def test_finished_run_is_returned_not_recomputed(tmp_path, monkeypatch):
 
 def test_resume_refuses_other_data(tmp_path, monkeypatch):
     run = toy_run(epochs=2)
-    real_save = train_module.save_checkpoint
-
-    def save_then_die(path, checkpoint):
-        real_save(path, checkpoint)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after_checkpoint(monkeypatch, 0):
         train(run, tmp_path, "cpu", loaders=toy_loaders(), progress=False)
-    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
     with pytest.raises(ValueError, match="resume=False"):
         train(run, tmp_path, "cpu", loaders=toy_loaders(n_train=40), progress=False)
 
@@ -418,19 +388,9 @@ def test_sparse_history_records_its_schedule_and_resumes_exactly(tmp_path, monke
             for e in full["history"][: epochs.index(full["summary"]["latency_epoch"]) + 1]
         )
     )
-    saves: list[int] = []
-    real_save = train_module.save_checkpoint
-
-    def save_then_die(path, checkpoint):
-        real_save(path, checkpoint)
-        saves.append(checkpoint["epoch"])
-        if checkpoint["epoch"] == 5:  # recorded up to 4, epoch 5 trained but not recorded
-            raise KeyboardInterrupt("simulated kill after epoch 5")
-
-    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
+    # recorded up to 4, epoch 5 trained but not recorded
+    with killed_after_checkpoint(monkeypatch, 5) as saves:
         train(run, tmp_path / "cut", "cpu", loaders=toy_loaders(), progress=False)
-    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
     resumed = train(run, tmp_path / "cut", "cpu", loaders=toy_loaders(), progress=False)
     assert saves == [0, 1, 2, 3, 4, 5]
     assert untimed(resumed["history"]) == untimed(full["history"])
@@ -473,17 +433,8 @@ def test_an_extension_resumed_from_its_own_checkpoint_still_names_what_it_extend
     not from the shorter run's: its record must still say which run it continues."""
     short, long = toy_run(epochs=4, history_every=2), toy_run(epochs=8, history_every=2)
     train(short, tmp_path, "cpu", loaders=toy_loaders(), progress=False)
-    real_save = train_module.save_checkpoint
-
-    def save_then_die(path, checkpoint):
-        real_save(path, checkpoint)
-        if checkpoint["epoch"] == 6:
-            raise KeyboardInterrupt("simulated kill in the extension")
-
-    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after_checkpoint(monkeypatch, 6):  # inside the extension
         train(long, tmp_path, "cpu", loaders=toy_loaders(), progress=False)
-    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
     resumed = train(long, tmp_path, "cpu", loaders=toy_loaders(), progress=False)
     assert resumed["status"] == "finished"
     assert resumed["env"]["extended_from"] == {"run_id": short.run_id, "epoch": 4}
