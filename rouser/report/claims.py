@@ -22,7 +22,9 @@ from rouser.report.verdicts import (
     AGREES,
     DISAGREES,
     INCONCLUSIVE,
+    NOT_REACHED,
     NOT_TESTABLE,
+    ONE_SEED,
     VERDICT_COLORS,
     Evidence,
     at_text,
@@ -33,6 +35,7 @@ from rouser.report.verdicts import (
     reaching,
     seeds_spread,
     short_of_horizon,
+    so_far,
     summary,
     value_at,
 )
@@ -185,41 +188,46 @@ def claim_fig3(ev: Evidence) -> list[dict]:
     ]
 
 
-def claim_fig4(ev: Evidence) -> list[dict]:
-    reference = ev.paper["fig4"]
-    dead = reference["dead_neurons"]
-    start, horizon = axis.paper_x(reference["epochs"][0]), axis.paper_x(reference["epochs"][-1])
-    groups = {m: ev.defaults(m) for m in ("baseline", "rouser")}
-    rows = []
-    paper = "; ".join(
-        f"layer {layer[-1]}: "
-        + ", ".join(
-            f"{dead[m][layer][0]} → {dead[m][layer][-1]}% ({METHOD_LABELS[m]})" for m in groups
-        )
-        for layer in ("layer1", "layer2")
-    )
-    claim = "Fig. 4: dead neurons fall during training (both methods, both hidden layers)"
-    if any(g.empty for g in groups.values()):
-        rows.append(
-            _row(
-                claim,
-                paper,
-                horizon_text(horizon, 0),
-                "no runs",
-                NOT_TESTABLE,
-                "fig4_dead_neurons",
-            )
-        )
-        return rows
-    reach = min(g["paper_epochs"].max() for g in groups.values())
-    x = min(horizon, reach)
-    if x < 2 * start:  # ours stop at or before the paper's first point: from the untrained net
-        start = 0.0
-    changes, texts, results = [], [], []
+# The paper's dead neuron fails "to spike during the presentation of an input or input
+# batch": both readings are recorded, and a Fig. 4 claim holds only where both say so.
+DEAD_READINGS = {"per input": "dead_neurons", "per batch of 32": "dead_per_batch"}
+
+
+def _with_reading(group: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    """The runs of `group` that recorded `prefix` (per-batch counts came with the horizon
+    runs: older records lack them) in both hidden layers at every history entry."""
+    columns = [f"{prefix}.{layer}" for layer in ("layer1", "layer2")]
+    if any(c not in group for c in columns):
+        return group.iloc[0:0]
+    complete = group[columns].notna().all(axis=1).groupby(group["run_id"]).transform("all")
+    return group[complete]
+
+
+def _one_verdict(results: list[str]) -> str:
+    """Every part agrees: agrees; any disagrees: disagrees; a part with one seed: one seed;
+    else inconclusive."""
+    if all(r == AGREES for r in results):
+        return AGREES
+    for result in (DISAGREES, ONE_SEED):
+        if result in results:
+            return result
+    return INCONCLUSIVE
+
+
+def _dead_change(
+    groups: dict[str, pd.DataFrame], prefix: str, start: float, x: float
+) -> tuple[str, str] | None:
+    """(ours, verdict) of "dead neurons fall" in one reading, from `start` to `x` paper
+    epochs, each layer's change against the seeds' spread at the start; None where a
+    method has no run recording this reading that reaches `x`."""
+    texts, results = [], []
     for method, group in groups.items():
+        group = _with_reading(group, prefix)
         far = reaching(group, x)
+        if far.empty:
+            return None
         for layer in ("layer1", "layer2"):
-            column = f"dead_neurons.{layer}"
+            column = f"{prefix}.{layer}"
             change = per_run(
                 far, lambda run, c=column: 100 * (value_at(run, c, x) - value_at(run, c, start))
             )
@@ -231,30 +239,78 @@ def claim_fig4(ev: Evidence) -> list[dict]:
             texts.append(
                 f"{METHOD_LABELS[method]} layer {layer[-1]}: {before:.0f} → {before + change.mean():.0f}%"
             )
-            changes.append(change.mean())
             results.append(compare(change.mean(), noise, -1, None))
-    ours = "; ".join(texts) + f" (per input; from {at_text(start)} to {at_text(x)})"
-    ours += _per_batch(groups, start, x)
-    if all(r == AGREES for r in results):
-        result = AGREES
-    elif DISAGREES in results:
-        result = DISAGREES
-    else:
-        result = INCONCLUSIVE
+    return "; ".join(texts), _one_verdict(results)
+
+
+def _in_both_readings(judged: dict[str, tuple[str, str]]) -> tuple[str, str]:
+    """(ours, verdict) over the readings judged: their common verdict; where they differ
+    (the paper's definition allows both), one seed if a reading has one seed, else
+    inconclusive."""
+    ours = "; ".join(f"{reading}: {text} ({result})" for reading, (text, result) in judged.items())
+    results = {result for _, result in judged.values()}
+    if len(results) == 1:
+        return ours, results.pop()
+    return ours, ONE_SEED if ONE_SEED in results else INCONCLUSIVE
+
+
+def claim_fig4(ev: Evidence) -> list[dict]:
+    reference = ev.paper["fig4"]
+    dead = reference["dead_neurons"]
+    start, horizon = axis.paper_x(reference["epochs"][0]), axis.paper_x(reference["epochs"][-1])
+    groups = {m: ev.defaults(m) for m in ("baseline", "rouser")}
+    paper = "; ".join(
+        f"layer {layer[-1]}: "
+        + ", ".join(
+            f"{dead[m][layer][0]} → {dead[m][layer][-1]}% ({METHOD_LABELS[m]})" for m in groups
+        )
+        for layer in ("layer1", "layer2")
+    )
+    claim = "Fig. 4: dead neurons fall during training (both methods, both hidden layers)"
+    if any(g.empty for g in groups.values()):
+        return [
+            _row(
+                claim, paper, horizon_text(horizon, 0), "no runs", NOT_TESTABLE, "fig4_dead_neurons"
+            )
+        ]
+    reach = min(g["paper_epochs"].max() for g in groups.values())
+    x = min(horizon, reach)
+    if x < 2 * start:  # ours stop at or before the paper's first point: from the untrained net
+        start = 0.0
+    judged = {}
+    for reading, prefix in DEAD_READINGS.items():
+        change = _dead_change(groups, prefix, start, x)
+        if change is not None:
+            judged[reading] = change
+    ours, result = _in_both_readings(judged)
+    ours += f" (from {at_text(start)} to {at_text(x)})"
     ours, result, trend = short_of_horizon(ours, result, x, horizon)
-    rows.append(
-        _row(claim, paper, horizon_text(horizon, x), ours, result, "fig4_dead_neurons", trend)
-    )
-    layer2 = {METHOD_LABELS[m]: groups[m] for m in ("rouser", "baseline")}
-    ours, result, x, trend = judge_difference(
-        ev,
-        layer2,
-        lambda run, x: 100 * value_at(run, "dead_neurons.layer2", x),
-        horizon,
-        -1,
-        dead["rouser"]["layer2"][-1] - dead["baseline"]["layer2"][-1],
-        "%",
-    )
+    rows = [_row(claim, paper, horizon_text(horizon, x), ours, result, "fig4_dead_neurons", trend)]
+
+    judged, where, trends = {}, [], []
+    for reading, prefix in DEAD_READINGS.items():
+        layer2 = {
+            METHOD_LABELS[m]: _with_reading(groups[m], prefix) for m in ("rouser", "baseline")
+        }
+        if any(g.empty for g in layer2.values()):
+            continue
+        text, verdict, x, trend = judge_difference(
+            ev,
+            layer2,
+            lambda run, x, c=f"{prefix}.layer2": 100 * value_at(run, c, x),
+            horizon,
+            -1,
+            dead["rouser"]["layer2"][-1] - dead["baseline"]["layer2"][-1],
+            "%",
+        )
+        judged[reading] = (text, verdict)
+        where.append(x)
+        trends.append(trend)
+    ours, result = _in_both_readings(judged)
+    x, trend = min(where), None
+    if any(t is not None for t in trends):  # short of the horizon in a reading: in both
+        result = NOT_REACHED
+        trend = trends[0] if len(set(trends)) == 1 else so_far(INCONCLUSIVE)
     if not groups["rouser"].empty:
         ours += _output_side(groups["rouser"], x)
     rows.append(
@@ -270,25 +326,6 @@ def claim_fig4(ev: Evidence) -> list[dict]:
         )
     )
     return rows
-
-
-def _per_batch(groups: dict[str, pd.DataFrame], start: float, x: float) -> str:
-    """Fig. 4's other reading, dead for a whole batch of 32, from `start` to `x` (mean over
-    the runs reaching `x`), where every such run recorded it; '' where one did not. Shown,
-    not judged: the verdict stays on the per-input reading the claim was first read in."""
-    texts = []
-    for method, group in groups.items():
-        far = reaching(group, x)
-        for layer in ("layer1", "layer2"):
-            column = f"dead_per_batch.{layer}"
-            if column not in far or far[column].isna().any():
-                return ""
-            before, after = (
-                per_run(far, lambda run, c=column, at=at: 100 * value_at(run, c, at)).mean()
-                for at in (start, x)
-            )
-            texts.append(f"{METHOD_LABELS[method]} layer {layer[-1]}: {before:.0f} → {after:.0f}%")
-    return "; per batch of 32: " + "; ".join(texts)
 
 
 def claim_fig5(ev: Evidence) -> list[dict]:

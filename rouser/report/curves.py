@@ -139,7 +139,8 @@ def fig4_dead_neurons(
     Solid: dead for an input (silent on one input, averaged over the test inputs); dashed:
     dead for a batch of 32 (silent on every input of a batch), recorded since the runs on
     the paper's axis; both are the paper's definition ("to spike during the presentation of
-    an input or input batch"). The paper's per-input values at its epochs 0, 5, ..., 20.
+    an input or input batch"). The paper's values at its epochs 0, 5, ..., 20 (its figure
+    does not say which reading they are).
     """
     paper = paper or load_paper_values()
     reference = paper["fig4"]

@@ -217,9 +217,7 @@ def judge_difference(
     groups = {name: farthest_per_seed(rows) for name, rows in groups.items()}
     reach = min(axis.reach(rows) for rows in groups.values())
     longest = min(rows["paper_epochs"].max() for rows in groups.values())
-    x = longest if horizon is None else horizon
-    if horizon is not None and longest < axis.REACH_TOLERANCE * horizon:
-        x = longest
+    x = longest if horizon is None else min(horizon, longest)  # where ours are read
     values = {
         name: per_run(reaching(rows, x), lambda run: measure(run, x))
         for name, rows in groups.items()
