@@ -26,6 +26,7 @@ from rouser.report.plotting import training_seconds
 from rouser.report.render import Rendered, book_profile, render, save
 from rouser.report.style import duration, load_paper_values
 from rouser.report.verdicts import (
+    ACCURACY,
     AGREES,
     DISAGREES,
     INCONCLUSIVE,
@@ -39,6 +40,7 @@ from rouser.report.verdicts import (
     VERDICT_COLORS,
     Evidence,
     compare,
+    sampling_noise,
     so_far,
     verdict,
 )
@@ -646,6 +648,37 @@ def test_verdict_noise_is_the_spreads_in_quadrature():
 )
 def test_verdicts_weigh_size_as_well_as_noise(difference, noise, paper_effect, expected):
     assert compare(difference, noise, +1, paper_effect) == expected
+
+
+def test_sampling_noise_is_the_binomial_error_of_a_difference():
+    # 35% and 33% on 100 test inputs: sqrt((0.2275 + 0.2211) / 100) = 6.7 points
+    assert sampling_noise(35.0, 33.0, 100) == pytest.approx(6.698, abs=1e-3)
+    assert sampling_noise(100.0, 0.0, 100) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("accuracy", "expected"),
+    [
+        ({0.0: 70, 0.25: 10, 0.5: 70, 0.75: 70, 1.0: 99}, SO_FAR[AGREES]),
+        # Th 0.25 below Th 0.5 by 3 points: within 32 test inputs' noise (~16)
+        ({0.0: 70, 0.25: 33, 0.5: 36, 0.75: 70, 1.0: 99}, SO_FAR_WITHIN),
+        ({0.0: 10, 0.25: 70, 0.5: 10, 0.75: 10, 1.0: 99}, SO_FAR[DISAGREES]),
+    ],
+)
+def test_fig2_claim_weighs_each_comparison_against_the_test_sets_noise(
+    tmp_path, paper, accuracy, expected
+):
+    """One seed per threshold: "best at 1, a dip at 0.25" holds only where every comparison
+    is beyond the binomial noise of the test set (32 inputs in the smoke profile)."""
+    grid = [r for r in result_runs("fig2_threshold_grid", "smoke") if r.dataset == "nmnist"]
+    records = records_of(tmp_path, grid)
+    records[ACCURACY] = records["config.threshold"].map(accuracy) / 100
+    rows = axis.trajectories(records, paper)
+    (row,) = claims.claim_fig2(Evidence(rows, {"fig2": set(rows["run_id"])}, {}, paper))
+    assert row["verdict"] == NOT_REACHED and row["so far"] == expected
+    assert ("within the sampling noise of 32 test inputs" in row["ours"]) == (
+        expected == SO_FAR_WITHIN
+    )
 
 
 def test_claims_table_from_synthetic_records(tmp_path, paper):
