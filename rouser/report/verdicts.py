@@ -144,6 +144,11 @@ def value_at(run: pd.DataFrame, column: str, x: float) -> float:
     return float(run.loc[(run["paper_epochs"] - x).abs().idxmin(), column])
 
 
+def best_until(run: pd.DataFrame, column: str, x: float) -> float:
+    """One run's largest `column` over its history entries up to `x` paper epochs."""
+    return float(run.loc[run["paper_epochs"] <= x * (1 + 1e-9), column].max())
+
+
 def reaching(rows: pd.DataFrame, x: float) -> pd.DataFrame:
     """The rows of the runs that reach `x` paper epochs (within the tolerance)."""
     reach = rows.groupby("run_id")["paper_epochs"].transform("max")

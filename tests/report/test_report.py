@@ -681,6 +681,28 @@ def test_fig2_claim_weighs_each_comparison_against_the_test_sets_noise(
     )
 
 
+def test_table1_claim_reads_the_end_and_the_best_and_names_a_fall(tmp_path, paper, table1_runs):
+    """Table I does not say at which epoch; lava-dl's tutorials keep the best network. A
+    Rouser that ends at 5% after ~48% is below the baseline at the end and not at its best:
+    the readings differ, so the claim is not decided, and the bottom line names the fall."""
+    records = records_of(tmp_path, table1_runs)
+    last = (records["config.method"] == "rouser") & (records["epoch"] == 5)
+    records.loc[last, ACCURACY] = 0.05
+    rows = axis.trajectories(records, paper)
+    evidence = Evidence(rows, {"table1": set(rows["run_id"])}, {}, paper)
+    (row,) = claims.claim_table1_nmnist(evidence)
+    assert row["verdict"] == INCONCLUSIVE
+    end, best = row["ours"].split("; best so far: ")
+    assert end.startswith("at the end: Rouser 5.0 ± 0.0%") and end.endswith(f"({DISAGREES})")
+    assert best.startswith("Rouser 44.1 ± 0.7%") and best.endswith(f"({TOO_SMALL})")
+    fall = claims.falls_from_best(evidence)
+    assert "Rouser, seed 0: best 44% (at 0.0043 paper epochs" in fall
+    assert "Rouser, seed 1: best 45%" in fall and "baseline" not in fall
+    records.loc[last, ACCURACY] = 0.3  # 14 points down: within 3 x the noise of 32 inputs (36)
+    rows = axis.trajectories(records, paper)
+    assert claims.falls_from_best(Evidence(rows, {"table1": set(rows["run_id"])}, {}, paper)) == ""
+
+
 def test_claims_table_from_synthetic_records(tmp_path, paper):
     """Claims of known synthetic numbers get the verdicts the rule gives, at their horizons."""
     table1 = [r for r in result_runs("table1", "smoke") if r.dataset == "nmnist"]
