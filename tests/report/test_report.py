@@ -660,7 +660,7 @@ def test_sampling_noise_is_the_binomial_error_of_a_difference():
     ("accuracy", "expected"),
     [
         ({0.0: 70, 0.25: 10, 0.5: 70, 0.75: 70, 1.0: 99}, SO_FAR[AGREES]),
-        # Th 0.25 below Th 0.5 by 3 points: within 32 test inputs' noise (~16)
+        # Th 0.25 below Th 0.5 by 3 points: within 32 test inputs' noise (~12)
         ({0.0: 70, 0.25: 33, 0.5: 36, 0.75: 70, 1.0: 99}, SO_FAR_WITHIN),
         ({0.0: 10, 0.25: 70, 0.5: 10, 0.75: 10, 1.0: 99}, SO_FAR[DISAGREES]),
     ],
@@ -683,7 +683,7 @@ def test_fig2_claim_weighs_each_comparison_against_the_test_sets_noise(
 
 def test_table1_claim_reads_the_end_and_the_best_and_names_a_fall(tmp_path, paper, table1_runs):
     """Table I does not say at which epoch; lava-dl's tutorials keep the best network. A
-    Rouser that ends at 5% after ~48% is below the baseline at the end and not at its best:
+    Rouser that ends at 5% after ~44% is below the baseline at the end and not at its best:
     the readings differ, so the claim is not decided, and the bottom line names the fall."""
     records = records_of(tmp_path, table1_runs)
     last = (records["config.method"] == "rouser") & (records["epoch"] == 5)
