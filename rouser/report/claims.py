@@ -9,7 +9,6 @@ the page with the evidence. Nothing is typed in: the paper's numbers come from
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 
 import numpy as np
@@ -17,7 +16,7 @@ import pandas as pd
 
 from rouser.report import axis
 from rouser.report.plotting import require
-from rouser.report.style import METHOD_LABELS, load_paper_values, provenance
+from rouser.report.style import METHOD_LABELS, layer_names, load_paper_values, provenance
 from rouser.report.verdicts import (
     ACCURACY,
     AGREES,
@@ -156,13 +155,13 @@ def claim_fig2(ev: Evidence) -> list[dict]:
     n_test = int(grid["data.n_test"].min())
     pairs = [(1.0, th) for th in means.index if th != 1.0]  # best at Th 1
     pairs += [(th, 0.25) for th in (0.0, 0.5)]  # a dip at 0.25
-    results, within = [], []
+    resolution, results, within = ev.resolution(grid), [], []
     for high, low in pairs:
         if not {high, low} <= set(means.index):
             results.append(INCONCLUSIVE)
             continue
         difference = means[high] - means[low]
-        noise = max(ev.resolution(grid), sampling_noise(means[high], means[low], n_test))
+        noise = max(resolution, sampling_noise(means[high], means[low], n_test))
         results.append(compare(difference, noise, +1, None))
         if abs(difference) <= noise:
             within.append(
@@ -533,7 +532,7 @@ def falls_from_best(ev: Evidence) -> str:
             if high - low <= 3 * sampling_noise(high, low, n_test):
                 continue
             near = run[100 * run[ACCURACY] >= high - sampling_noise(high, high, n_test)].iloc[-1]
-            output = max(c for c in run.columns if re.fullmatch(r"thresholds\.layer\d+\.mean", c))
+            output = f"thresholds.{layer_names(run, 'thresholds', '.mean')[-1]}.mean"
             falls.append(
                 f"{METHOD_LABELS[method]}, seed {int(last['config.seed'])}: best {high:.0f}% (at "
                 f"{at_text(best['paper_epochs'])}; {100 * near[ACCURACY]:.0f}% still at "
