@@ -66,8 +66,11 @@ def _labelled_runs(
     runs = []
     for dataset in spec["datasets"]:
         for method in spec.get("methods", [None]):
-            for labels, settings in combinations:
-                for seed in spec.get("seeds", resolved["seeds"]):
+            for labels, combined in combinations:
+                # An axis entry may name the seeds it trains (a later entry's win): a path
+                # added for one seed (e.g. a faster step) need not declare it for the others.
+                settings = dict(combined)
+                for seed in settings.pop("seeds", spec.get("seeds", resolved["seeds"])):
                     overrides = {"epochs": spec.get("epochs"), **settings, "seed": seed}
                     chosen = overrides.pop("method", method)
                     if chosen is None:

@@ -320,3 +320,11 @@ def test_notebook_run_refuses_a_missing_parameter() -> None:
 def test_notebook_run_checks_values() -> None:
     with pytest.raises(ValueError, match=r"epochs=2\.5 is not allowed"):
         notebook_run("nmnist", notebook_namespace(profile="smoke", epochs=2.5))
+
+
+def test_a_vary_entry_can_name_the_seeds_it_trains(config: dict) -> None:
+    axis = {"short": {"epochs": 1}, "long": {"epochs": 2, "seeds": [1]}}
+    spec = {"x": {"datasets": ["shd"], "methods": ["rouser"], "seeds": [0, 1], "vary": [axis]}}
+    labels = run_labels("x", "smoke", deep_merge(config, {"experiments": spec}))
+    trained = sorted((label, run_id.split("-")[2]) for run_id, label in labels.items())
+    assert trained == [("long", "seed1"), ("short", "seed0"), ("short", "seed1")]
