@@ -7,16 +7,22 @@ augmented training batches of 32):
 * cached `make_loaders`: the same call once the cache exists;
 * epoch time with a no-op model (every train and test batch produced, moved to the device and
   dropped) and samples/s, for each `--workers` count;
+* one augmented training batch from its 32 cached samples, interleaved batch by batch:
+  rouser's numba passes (`rouser.data.cpu_batches`) against the torch reference they replaced
+  (`shift_rotate` per sample, then ``torch.unique``: the loader until then), same draws,
+  batches checked equal;
 * with `--compare-tonic`: tonic's `DiskCachedDataset` holding `ToFrame` frames, the library's
   own answer to the same job (cold fill, cached epoch, size on disk).
 
     python benchmarks/bench_data.py [--data-root ../shared/data] [--workers 0 2]
-                                    [--epochs 2] [--device cpu] [--compare-tonic]
+                                    [--epochs 2] [--device cpu] [--batches 30]
+                                    [--compare-tonic]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import tempfile
 import time
 import warnings
@@ -26,12 +32,16 @@ import numpy as np
 import torch
 from tonic import DiskCachedDataset
 from tonic.transforms import ToFrame
+from torch import Tensor
 from torch.utils.data import DataLoader
 
 from rouser import paths
 from rouser.config import resolve_run
 from rouser.data import make_loaders
-from rouser.data.nmnist import NMNIST
+from rouser.data.binning import SparseSample, batch_positions
+from rouser.data.cpu_batches import collate_positions, shift_rotate_sample
+from rouser.data.nmnist import NMNIST, shift_rotate
+from rouser.events import EventBatch
 
 
 def folder_bytes(folder: Path) -> int:
@@ -57,6 +67,65 @@ def epoch_seconds(loaders: tuple[DataLoader, DataLoader], device: torch.device) 
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start
+
+
+def torch_reference_batch(
+    samples: list[SparseSample], draws: np.ndarray, time_bins: int, frame_shape
+) -> Tensor:
+    """The batch's positions as the loader made them before its numba passes: the torch
+    map per sample (`shift_rotate`), then every position placed and ``torch.unique``."""
+    moved = []
+    for sample, (dx, dy, angle) in zip(samples, draws, strict=True):
+        values = (dx, dy, math.cos(angle), math.sin(angle))
+        scalars = [torch.tensor(float(v), dtype=torch.float64) for v in values]
+        index = torch.from_numpy(sample.index.astype(np.int64))
+        positions, kept = shift_rotate(index, frame_shape, *scalars)
+        moved.append(positions[kept])
+    lengths = torch.tensor([len(m) for m in moved])
+    which = torch.repeat_interleave(torch.arange(len(moved)), lengths)
+    positions = batch_positions(torch.cat(moved), which, len(moved), math.prod(frame_shape))
+    return EventBatch.from_positions(positions, (time_bins, len(moved), *frame_shape)).index
+
+
+def numba_batch(
+    samples: list[SparseSample], draws: np.ndarray, time_bins: int, frame_shape
+) -> Tensor:
+    """The same batch by `rouser.data.cpu_batches` (what `ShiftRotate` and `SpikeCollate` run)."""
+    moved = []
+    for sample, (dx, dy, angle) in zip(samples, draws, strict=True):
+        args = (dx, dy, math.cos(angle), math.sin(angle), False)
+        positions, kept = shift_rotate_sample(sample.index, *frame_shape, *args)
+        moved.append(positions[kept])
+    offsets = np.concatenate(([0], np.cumsum([len(m) for m in moved])))
+    merged, error = collate_positions(
+        np.concatenate(moved), offsets, time_bins, math.prod(frame_shape)
+    )
+    assert error == 0
+    return torch.from_numpy(merged)
+
+
+def batch_making(
+    cached, time_bins: int, frame_shape, batch_size: int, batches: int
+) -> dict[str, float]:
+    """Median ms per augmented batch of each way, interleaved; the batches must be equal."""
+    generator = np.random.default_rng(0)
+    times: dict[str, list[float]] = {"torch reference": [], "numba": []}
+    for number in range(batches + 1):
+        chosen = generator.choice(len(cached), batch_size, replace=False)
+        samples = [cached[int(i)][0] for i in chosen]
+        draws = np.column_stack((
+            generator.integers(-4, 5, (batch_size, 2)),
+            np.radians(generator.uniform(-10, 10, batch_size)),
+        ))  # fmt: skip
+        made = {}
+        for name, make in (("torch reference", torch_reference_batch), ("numba", numba_batch)):
+            start = time.perf_counter()
+            made[name] = make(samples, draws, time_bins, frame_shape)
+            if number:  # the first round compiles and warms up
+                times[name].append(time.perf_counter() - start)
+        if not torch.equal(made["torch reference"], made["numba"]):
+            raise SystemExit("the numba batch differs from the torch reference's")
+    return {name: 1e3 * float(np.median(values)) for name, values in times.items()}
 
 
 def tonic_disk_cache(root: Path, cache: Path, batch_size: int) -> dict[str, float]:
@@ -91,6 +160,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--batches", type=int, default=30, help="batches timed per way")
     parser.add_argument("--compare-tonic", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -120,6 +190,14 @@ def main() -> None:
             print(f"epoch, no-op model, workers={workers}  {best:6.2f} s   ({n / best:7.0f} samples/s, "
                   f"{best / (len(loaders[0]) + len(loaders[1])) * 1e3:5.1f} ms/batch; "
                   f"all epochs {', '.join(f'{t:.2f}' for t in times)} s)")  # fmt: skip
+        unaugmented = resolve_run("nmnist", "rouser", "cpu", augment=False)
+        _, (train, _, _) = timed_make(unaugmented, args.data_root, cache, 0)
+        frame_shape = train.collate.frame_shape
+        made = batch_making(train.dataset, run.time_bins, frame_shape, run.batch_size, args.batches)
+        ratio = made["torch reference"] / made["numba"]
+        print(f"one augmented batch of {run.batch_size} (median of {args.batches}, interleaved, "
+              f"equal batches): torch reference {made['torch reference']:.1f} ms, "
+              f"numba {made['numba']:.1f} ms ({ratio:.1f}x)")  # fmt: skip
         if args.compare_tonic:
             result = tonic_disk_cache(args.data_root, Path(scratch) / "tonic", run.batch_size)
             print(f"tonic DiskCachedDataset, {result['n']} samples, dense ToFrame frames (lzf):")

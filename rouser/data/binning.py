@@ -19,6 +19,7 @@ import torch
 from tonic.transforms import Downsample, ToFrame
 from torch.utils.data import DataLoader, Dataset
 
+from rouser.data.cpu_batches import collate_positions
 from rouser.events import EventBatch
 
 
@@ -150,15 +151,19 @@ class SpikeCollate:
         device = torch.device(self.device)
         n_batch = len(batch)
         n_features = math.prod(self.frame_shape)
-        index = torch.from_numpy(
-            np.concatenate([np.asarray(sample.index, dtype=np.int64) for sample, _ in batch])
-        )
-        lengths = torch.tensor([len(sample.index) for sample, _ in batch])
-        sample = torch.repeat_interleave(torch.arange(n_batch), lengths)
-        positions = batch_positions(index, sample, n_batch, n_features).to(device)
         shape = (self.time_bins, n_batch, *self.frame_shape)
         labels = torch.tensor([int(label) for _, label in batch], dtype=torch.int64, device=device)
-        return EventBatch.from_positions(positions, shape), labels
+        index = np.concatenate([np.asarray(sample.index, dtype=np.int64) for sample, _ in batch])
+        lengths = np.array([len(sample.index) for sample, _ in batch], dtype=np.int64)
+        if device.type == "cpu":
+            offsets = np.concatenate(([0], np.cumsum(lengths)))
+            merged, error = collate_positions(index, offsets, self.time_bins, n_features)
+            if error == 0:
+                return EventBatch(torch.from_numpy(merged), shape), labels
+            # out-of-range positions: from_positions below says so; unordered steps: it sorts
+        sample = torch.repeat_interleave(torch.arange(n_batch), torch.from_numpy(lengths))
+        positions = batch_positions(torch.from_numpy(index), sample, n_batch, n_features)
+        return EventBatch.from_positions(positions.to(device), shape), labels
 
 
 class SpikeLoader(DataLoader):

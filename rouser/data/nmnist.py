@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import get_worker_info
 
 from rouser.data.binning import SparseSample
+from rouser.data.cpu_batches import shift_rotate_sample
 from rouser.data.errors import CorruptRecordingError
 from rouser.data.readers import OfflineFirst
 
@@ -126,18 +127,17 @@ class ShiftRotate:
         low, high, degrees = self.ranges()
         dx, dy = rng.integers(low, high + 1, size=2)
         angle = math.radians(rng.uniform(-degrees, degrees))
-        moved, keep = shift_rotate(
-            torch.from_numpy(sample.index.astype(np.int64)),
-            self.frame_shape,
-            *(torch.tensor(float(value), dtype=torch.float64) for value in (dx, dy)),
-            *(
-                torch.tensor(value, dtype=torch.float64)
-                for value in (math.cos(angle), math.sin(angle))
-            ),
-            lava_dl=self.lava_dl,
+        # `shift_rotate`'s map, compiled for one sample (same positions, bit for bit)
+        moved, keep = shift_rotate_sample(
+            sample.index,
+            *self.frame_shape,
+            float(dx),
+            float(dy),
+            math.cos(angle),
+            math.sin(angle),
+            self.lava_dl,
         )
-        keep = keep.numpy()
-        return SparseSample(moved.numpy()[keep].astype(sample.index.dtype), sample.count[keep])
+        return SparseSample(moved[keep].astype(sample.index.dtype), sample.count[keep])
 
 
 def shift_rotate(
