@@ -27,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Imported here: `--version` and `--help` need not load the training stack.
     from rouser.runs.cli import main as train
 
-    train(args.args)
+    train(args.args, program=argv is None)  # argv given: called from Python, not the command
 
 
 if __name__ == "__main__":

@@ -294,3 +294,30 @@ def test_cli_exits_143_on_sigterm(monkeypatch, tmp_path, capsys):
               "--runs-dir", str(tmp_path)])  # fmt: skip
     assert stopped.value.code == EXIT_TERMINATED == 143
     assert "stopped by SIGTERM" in capsys.readouterr().err
+
+
+def test_the_command_sizes_the_thread_pools_to_the_run(monkeypatch, fake_train, tmp_path):
+    """`python -m rouser train` on a CPU starts itself again with numba's and OpenMP's pools
+    of the run's threads, unless the environment sizes numba's pool already; a call from
+    Python (a notebook, a test) never replaces its process."""
+    started = []
+
+    def fake_exec(path, argv, env):
+        started.append((argv, env))
+        raise SystemExit(0)
+
+    monkeypatch.setattr(cli_module.os, "execve", fake_exec)
+    monkeypatch.setattr(cli_module.numba.config, "NUMBA_NUM_THREADS", 4)
+    monkeypatch.delenv("NUMBA_NUM_THREADS", raising=False)
+    argv = ["--dataset", "shd", "--method", "rouser", "--profile", "smoke", "--threads", "2",
+            "--device", "cpu", "--runs-dir", str(tmp_path)]  # fmt: skip
+    main(argv)
+    assert not started and len(fake_train) == 1
+    with pytest.raises(SystemExit):
+        main(argv, program=True)
+    ((command, env),) = started
+    assert command[1:] == ["-m", "rouser", "train", *argv]
+    assert env["NUMBA_NUM_THREADS"] == env["OMP_NUM_THREADS"] == "2"
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "4")
+    main(argv, program=True)
+    assert len(started) == 1 and len(fake_train) == 2
