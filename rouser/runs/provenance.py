@@ -115,9 +115,11 @@ def mkl_code_path() -> str | None:
     `MKL_CBWR=AVX512` to the same, while `ATEN_CPU_CAPABILITY=avx2` and any
     `NUMBA_CPU_NAME` change nothing. MKL picks its path by CPU vendor too, and does not take
     its Intel AVX-512 path on AMD CPUs: the likely cause of records trained on an Intel Xeon
-    differing in the last bits on an AMD EPYC with AVX-512 (not checked on an AMD machine
-    here). MKL states its path only in its verbose log's first line; one small product is
-    run with the log on and stdout (fd 1) captured.
+    differing in the last bits on an AMD EPYC with AVX-512. On an AMD EPYC (Zen 4, MKL
+    2024.0) the log's first line names no instruction set at all, so this is None there, as
+    where torch has no MKL (a record's `device_name` and `numba_cpu` tell the two apart).
+    MKL states its path only in its verbose log's first line; one small product is run with
+    the log on and stdout (fd 1) captured.
     """
     if not torch.backends.mkl.is_available():
         return None
