@@ -67,7 +67,7 @@ def _labelled_runs(
     for dataset in spec["datasets"]:
         for method in spec.get("methods", [None]):
             for labels, combined in combinations:
-                # An axis entry may name the seeds it trains (a later entry's win): a path
+                # An axis entry may name the seeds it trains (a later axis overrides): a path
                 # added for one seed (e.g. a faster step) need not declare it for the others.
                 settings = dict(combined)
                 for seed in settings.pop("seeds", spec.get("seeds", resolved["seeds"])):
