@@ -532,11 +532,16 @@ def falls_from_best(ev: Evidence) -> str:
             if high - low <= 3 * sampling_noise(high, low, n_test):
                 continue
             near = run[100 * run[ACCURACY] >= high - sampling_noise(high, high, n_test)].iloc[-1]
+            still = (  # the last entry within the noise of the best, where it is a later one
+                f"; {100 * near[ACCURACY]:.0f}% still at {at_text(near['paper_epochs'])}"
+                if near["paper_epochs"] > best["paper_epochs"]
+                else ""
+            )
             output = f"thresholds.{layer_names(run, 'thresholds', '.mean')[-1]}.mean"
             falls.append(
                 f"{METHOD_LABELS[method]}, seed {int(last['config.seed'])}: best {high:.0f}% (at "
-                f"{at_text(best['paper_epochs'])}; {100 * near[ACCURACY]:.0f}% still at "
-                f"{at_text(near['paper_epochs'])}), {low:.0f}% at {at_text(last['paper_epochs'])} "
+                f"{at_text(best['paper_epochs'])}{still}), {low:.0f}% at "
+                f"{at_text(last['paper_epochs'])} "
                 f"(more than 3 times the sampling noise of {n_test} test inputs); its output "
                 f"thresholds {last['config.threshold']:g} → {last[output]:.2g} on average"
             )

@@ -698,6 +698,9 @@ def test_table1_claim_reads_the_end_and_the_best_and_names_a_fall(tmp_path, pape
     fall = claims.falls_from_best(evidence)
     assert "Rouser, seed 0: best 44% (at 0.0043 paper epochs" in fall
     assert "Rouser, seed 1: best 45%" in fall and "baseline" not in fall
+    # "still at" names a later entry within the noise, never the best's own
+    for at_best, still_at in re.findall(r"\(at ([^;)]+); \d+% still at ([^)]+)\)", fall):
+        assert at_best != still_at
     records.loc[last, ACCURACY] = 0.3  # 14 points down: within 3 x the noise of 32 inputs (36)
     rows = axis.trajectories(records, paper)
     assert claims.falls_from_best(Evidence(rows, {"table1": set(rows["run_id"])}, {}, paper)) == ""
