@@ -38,8 +38,8 @@ from torch.utils.data import DataLoader
 from rouser import paths
 from rouser.config import resolve_run
 from rouser.data import make_loaders
-from rouser.data.binning import SparseSample, batch_positions
-from rouser.data.cpu_batches import collate_positions, shift_rotate_sample
+from rouser.data.binning import SparseSample, SpikeCollate, batch_positions
+from rouser.data.cpu_batches import shift_rotate_sample
 from rouser.data.nmnist import NMNIST, shift_rotate
 from rouser.events import EventBatch
 
@@ -90,18 +90,15 @@ def torch_reference_batch(
 def numba_batch(
     samples: list[SparseSample], draws: np.ndarray, time_bins: int, frame_shape
 ) -> Tensor:
-    """The same batch by `rouser.data.cpu_batches` (what `ShiftRotate` and `SpikeCollate` run)."""
+    """The same batch the loader's way: `ShiftRotate`'s map per sample (`rouser.data.
+    cpu_batches`), then `SpikeCollate` itself."""
     moved = []
     for sample, (dx, dy, angle) in zip(samples, draws, strict=True):
         args = (dx, dy, math.cos(angle), math.sin(angle), False)
         positions, kept = shift_rotate_sample(sample.index, *frame_shape, *args)
-        moved.append(positions[kept])
-    offsets = np.concatenate(([0], np.cumsum([len(m) for m in moved])))
-    merged, error = collate_positions(
-        np.concatenate(moved), offsets, time_bins, math.prod(frame_shape)
-    )
-    assert error == 0
-    return torch.from_numpy(merged)
+        moved.append((SparseSample(positions[kept], sample.count[kept]), 0))
+    events, _ = SpikeCollate(time_bins, frame_shape)(moved)
+    return events.index
 
 
 def batch_making(
