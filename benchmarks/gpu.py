@@ -1,12 +1,14 @@
 """Training-step time of the paper's three networks per CubaLIF backend, for a GPU.
 
-One command, under 5 minutes on one GPU, measuring in the same process (interleaved round
-by round, so that clock and load changes hit every implementation alike):
+One command (83 s on an NVIDIA H200 with ``--concurrent 1 2 4 8``), measuring in the same
+process (interleaved round by round, so that clock and load changes hit every implementation
+alike):
 
 * `triton`: rouser with ``backend="triton"`` (one fused launch per layer and pass), fed an
   `EventBatch` as the loaders serve it (the first layer: torch's sparse CSR product);
-* `triton-dense`: the same fed the dense batch (the first layer: a dense cuBLAS product),
-  to tell whether the events-only first layer pays on this GPU;
+* `triton-dense`: the same, the batch made dense inside the step (the first layer: a dense
+  cuBLAS product), to tell whether the events-only first layer pays on this GPU (on an H200
+  it did not: `results/h200-2026-12-04`, where the dense batch was made outside the step);
 * `torch`: rouser with ``backend="torch"`` (~5 launches per time step and layer forward,
   one [T, T] GEMM backward): what a GPU ran before the Triton kernels;
 * `snntorch`: snntorch ``Synaptic`` neurons stepped over time (when snntorch is installed);
@@ -113,17 +115,19 @@ def make_step(
 ) -> Callable[[], torch.Tensor]:
     """A closure doing one optimizer step; returns the output spikes (or currents).
 
-    rouser's backends take the events as its loaders serve them; the peers and
-    `triton-dense` take the dense batch, made once outside the step (as their loaders would).
+    rouser's backends take the events as its loaders serve them, and `triton-dense` makes
+    them dense in the step (what rouser would do to feed a dense product); the peers take
+    the dense batch, made once outside the step (as their loaders would).
     """
     model, optimizer = make_model(name, sizes)
     model.to(batch.device)
-    events_input = name in ROUSER_BACKENDS
-    x = batch if events_input else batch.dense().flatten(2)
+    served_events = name in ROUSER_BACKENDS or name == "triton-dense"
+    x = batch if served_events else batch.dense().flatten(2)
+    densify = name == "triton-dense"
 
     def step() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
-        output = model(x)
+        output = model(x.dense().flatten(2) if densify else x)
         spike_rate_loss(output, labels).backward()
         optimizer.step()
         return output

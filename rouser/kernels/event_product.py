@@ -196,9 +196,11 @@ class _TorchCsrLinear(torch.autograd.Function):
 
 
 def _sparse_matrix(csr: Csr) -> torch.Tensor:
-    """`csr` as a torch sparse CSR tensor (the beta-status warning is expected and muted)."""
+    """`csr` as a torch sparse CSR tensor (the beta-status warning is expected and muted, as is
+    torch 2.11's CUDA warning that invariant checks are off: they are, on purpose, below)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
+        warnings.filterwarnings("ignore", "Sparse invariant checks are implicitly disabled")
         return torch.sparse_csr_tensor(
             csr.pointers,
             csr.columns,
