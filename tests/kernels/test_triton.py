@@ -10,6 +10,7 @@ block of 8 or 16 columns so that several programs and a ragged last block run.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -189,10 +190,12 @@ def test_auto_picks_triton_on_cuda_and_falls_back_with_one_warning(monkeypatch) 
 
 
 def test_gpu_benchmark_runs_on_the_cpu_in_seconds() -> None:
-    """``benchmarks/gpu.py --device cpu --quick``: every row and the epoch, tiny sizes."""
+    """``benchmarks/gpu.py --device cpu --quick --concurrent 1 2``: every row, the epoch and
+    two concurrent runs (worker processes, as on a GPU), tiny sizes."""
     root = Path(__file__).resolve().parents[2]
+    script = str(root / "benchmarks" / "gpu.py")
     result = subprocess.run(
-        [sys.executable, str(root / "benchmarks" / "gpu.py"), "--device", "cpu", "--quick"],
+        [sys.executable, script, "--device", "cpu", "--quick", "--concurrent", "1", "2"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -200,3 +203,4 @@ def test_gpu_benchmark_runs_on_the_cpu_in_seconds() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "triton" in result.stdout and "synthetic NMNIST epoch" in result.stdout
+    assert re.search(r"^\s+2\s+\d+\s+\d+\s+[\d.]+x$", result.stdout, re.M), result.stdout
