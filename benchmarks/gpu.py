@@ -121,9 +121,8 @@ def make_step(
     """
     model, optimizer = make_model(name, sizes)
     model.to(batch.device)
-    served_events = name in ROUSER_BACKENDS or name == "triton-dense"
-    x = batch if served_events else batch.dense().flatten(2)
     densify = name == "triton-dense"
+    x = batch if name in ROUSER_BACKENDS or densify else batch.dense().flatten(2)
 
     def step() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
