@@ -10,22 +10,27 @@ batch the loader serves, interleaved so that machine load hits all alike:
   ``foreach`` implementation, `rouser.optim`);
 * `fast`: ``fast_step=True``: hidden spikes read as events where sparse
   (`rouser.network.HIDDEN_EVENTS_BELOW`) and torch's fused Adam;
+* `fast+onednn`: `fast` with ``onednn_products=True``: the dense products left (the hidden
+  layers' input gradients, the output layer) by oneDNN instead of MKL
+  (`rouser.kernels.dense_product`);
 * `floor`: the dense batch through the three `nn.Linear` layers alone (no neuron at all), the
   matrix-product cost of any dense implementation;
 * with ``--paths``, also `dense+scan` (the batch made dense, its non-zeros scanned for) and
   `dense` (the dense batch through the dense product), the first layer's older peers.
 
 Each timing includes making the dense tensor where a path needs one; the loader's own time
-(gather, augment, collate to events) is printed once, since every path pays it. Beside the
-wall time, the CPU time of the process per step (all threads; with
-``OMP_WAIT_POLICY=PASSIVE`` idle threads sleep instead of spinning, and it is then the work
-done, which a loaded machine's waits for a core do not inflate). Then, in
-the same process: one batch through `default` and `fast` from the same weights (spikes
-equal? gradients' largest difference), the breakdown by layer (synapse and neuron, forward
-and backward, and Adam; each part timed alone on the first batch's real spikes, interleaved),
-and the crossover: the spike density at which the events-only product of the 500 x 500
-layer (forward and weight gradient; the input gradient is the same dense product in both)
-takes as long as the dense one.
+(gather, augment, collate to events) is printed once, since every path pays it; then a
+paper epoch (60,000 samples) per path with its loader, `before`'s with the loader as it was
+when issue 19 was filed (today's plus what `bench_data.py`'s torch reference of the batch
+making takes over its numba passes, measured here too). Beside the wall time, the CPU time
+of the process per step (all threads; with ``OMP_WAIT_POLICY=PASSIVE`` idle threads sleep
+instead of spinning, and it is then the work done, which a loaded machine's waits for a
+core do not inflate). Then, in the same process: one batch through `default`, `fast` and
+`fast+onednn` from the same weights (spikes equal? gradients' largest difference), the
+breakdown by layer (synapse and neuron, forward and backward, and Adam; each part timed
+alone on the first batch's real spikes, interleaved), and the crossover: the spike density
+at which the events-only product of the 500 x 500 layer (forward and weight gradient; the
+input gradient is the same dense product in both) takes as long as the dense one.
 
 With ``--keep-freed-memory`` the process keeps freed blocks as a training run does
 (`rouser.runs.allocator`); it applies to every path, so compare a run without it (today's
@@ -48,6 +53,7 @@ from pathlib import Path
 
 import numba
 import torch
+from bench_data import batch_making
 from bench_training_step import MatmulFloor
 from torch import nn
 from torch.nn import functional
@@ -63,7 +69,10 @@ from rouser.optim import make_optimizer
 from rouser.runs.allocator import keep_freed_memory
 from rouser.runs.train import build_model
 
-PATHS = ("before", "default", "fast", "floor", "dense+scan", "dense")
+PATHS = ("before", "default", "fast", "fast+onednn", "floor", "dense+scan", "dense")
+EVENT_PATHS = ("before", "default", "fast", "fast+onednn")  # those fed the served events
+BREAKDOWN = ("default", "fast", "fast+onednn")  # compared once, and layer by layer
+PAPER_EPOCH = 60_000  # N-MNIST's training samples
 DENSITIES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3)
 
 
@@ -89,8 +98,11 @@ def make_model(name: str, run: RunConfig) -> tuple[nn.Module, torch.optim.Optimi
         torch.manual_seed(0)
         model: nn.Module = MatmulFloor((2312, *run.hidden, run.n_classes))
         return model, torch.optim.Adam(model.parameters(), 1e-3)
-    fast = name == "fast"
-    model = build_model(resolve_run("nmnist", "rouser", "cpu", fast_step=fast))
+    fast = name.startswith("fast")
+    onednn = name == "fast+onednn"
+    model = build_model(
+        resolve_run("nmnist", "rouser", "cpu", fast_step=fast, onednn_products=onednn)
+    )
     model.blocks[0].sparse_input = name == "dense+scan"
     optimizer = make_optimizer(model, run.lr_w, run.lr_th, fused=fast)
     if name == "before":  # torch picks the per-tensor loop when foreach is not given
@@ -105,7 +117,7 @@ def make_step(
     """One optimizer step of the named path on a served batch; returns every layer's output."""
 
     def step(events: EventBatch, labels: torch.Tensor) -> list[torch.Tensor]:
-        x = events if name in ("before", "default", "fast") else events.dense().flatten(2)
+        x = events if name in EVENT_PATHS else events.dense().flatten(2)
         optimizer.zero_grad(set_to_none=True)
         layers = model.forward_layers(x) if isinstance(model, SpikingMLP) else [model(x)]
         spike_rate_loss(layers[-1], labels).backward()
@@ -116,28 +128,31 @@ def make_step(
 
 
 def compare_once(run: RunConfig, events: EventBatch, labels: torch.Tensor) -> str:
-    """One batch through `default` and `fast` from the same initial weights."""
-    results = []
-    for name in ("default", "fast"):
+    """One batch through `default` and each faster path from the same initial weights."""
+    results = {}
+    for name in BREAKDOWN:
         model, _ = make_model(name, run)
         layers = model.forward_layers(events)
         spike_rate_loss(layers[-1], labels).backward()
-        results.append((layers, {n: p.grad for n, p in model.named_parameters()}))
-    (dense_layers, dense_grads), (fast_layers, fast_grads) = results
-    equal = all(torch.equal(a, b) for a, b in zip(dense_layers, fast_layers, strict=True))
-    worst = max(
-        float((fast_grads[n] - g).abs().max() / g.abs().max()) for n, g in dense_grads.items()
-    )
-    return (
-        f"first batch, same weights: spikes of every layer equal: {equal}; largest gradient "
-        f"difference {worst:.1e} of its tensor's largest gradient"
-    )
+        results[name] = (layers, {n: p.grad for n, p in model.named_parameters()})
+    dense_layers, dense_grads = results.pop("default")
+    lines = []
+    for name, (layers, grads) in results.items():
+        equal = all(torch.equal(a, b) for a, b in zip(dense_layers, layers, strict=True))
+        worst = max(
+            float((grads[n] - g).abs().max() / g.abs().max()) for n, g in dense_grads.items()
+        )
+        lines.append(
+            f"first batch, same weights, {name} against default: spikes of every layer equal: "
+            f"{equal}; largest gradient difference {worst:.1e} of its tensor's largest gradient"
+        )
+    return "\n".join(lines)
 
 
 def layer_breakdown(run: RunConfig, events: EventBatch, labels: torch.Tensor, rounds: int) -> None:
     """ms of each layer's synapse and neuron, forward and backward, and of Adam, per path."""
     parts: dict[str, Callable[[], object]] = {}
-    for name in ("default", "fast"):
+    for name in BREAKDOWN:
         model, optimizer = make_model(name, run)
         with torch.no_grad():
             inputs = [events, *model.forward_layers(events)[:-1]]
@@ -167,11 +182,10 @@ def layer_breakdown(run: RunConfig, events: EventBatch, labels: torch.Tensor, ro
     for key in [key for key in measured if " bwd|" in key]:
         measured[key] -= measured[key.replace(" bwd|", " fwd|")]
     print(f"\nbreakdown on the first batch (median of {rounds}; ms)")
-    print(f"{'part':>22} {'default':>9} {'fast':>9} {'default/fast':>13}")
+    print(f"{'part':>22}" + "".join(f"{name:>12}" for name in BREAKDOWN))
     for key in [key for key in measured if key.endswith("|default")]:
         part = key.split("|")[0]
-        default, fast = measured[key], measured[f"{part}|fast"]
-        print(f"{part:>22} {default:9.1f} {fast:9.1f} {default / max(fast, 1e-3):12.2f}x")
+        print(f"{part:>22}" + "".join(f"{measured[f'{part}|{name}']:12.1f}" for name in BREAKDOWN))
 
 
 def crossover(run: RunConfig, rounds: int) -> None:
@@ -214,7 +228,10 @@ def main() -> None:
         "--rounds", type=int, default=7, help="for breakdown and crossover (0: skip them)"
     )
     parser.add_argument(
-        "--paths", nargs="+", choices=PATHS, default=["before", "default", "fast", "floor"]
+        "--paths",
+        nargs="+",
+        choices=PATHS,
+        default=["before", "default", "fast", "fast+onednn", "floor"],
     )
     parser.add_argument(
         "--keep-freed-memory",
@@ -234,7 +251,8 @@ def main() -> None:
         steps = {name: make_step(*make_model(name, run), name) for name in args.paths}
         times: dict[str, list[float]] = {name: [] for name in args.paths}
         cpu_times: dict[str, list[float]] = {name: [] for name in args.paths}
-        rates: list[list[float]] = []
+        rates: list[list[float]] = []  # of the hidden layers, in a path with neurons
+        spiking = [name for name in args.paths if name != "floor"]
         loading, events_per_batch = [], []
         batches = (batch for _ in itertools.count() for batch in train)  # epoch after epoch
         first = next(batches)
@@ -249,8 +267,20 @@ def main() -> None:
                 if index >= 2:
                     times[name].append(time.perf_counter() - start)
                     cpu_times[name].append(time.process_time() - cpu)
-                    if name == "fast":  # outside the timing
+                    if name in spiking[-1:]:  # outside the timing
                         rates.append([float(layer.detach().mean()) for layer in layers[:-1]])
+        # the loader as it was: its batch making the torch way, timed on the same recordings
+        plain = resolve_run("nmnist", "rouser", "cpu", augment=False)
+        unaugmented, _, _ = make_loaders(
+            plain, paths.data_root(args.data_root), cache_dir=cache, progress=False
+        )
+        made = batch_making(
+            unaugmented.dataset,
+            run.time_bins,
+            unaugmented.collate.frame_shape,
+            run.batch_size,
+            args.batches,
+        )
     batch = run.batch_size
     print(
         f"NMNIST-1k, {args.batches} training batches of {batch} x {run.time_bins} bins, "
@@ -260,7 +290,7 @@ def main() -> None:
     )
     if rates:
         per_layer = [statistics.mean(layer) for layer in zip(*rates, strict=True)]
-        print("hidden spike rates of the fast path: " + ", ".join(f"{r:.2%}" for r in per_layer))
+        print(f"hidden spike rates ({spiking[-1]}): " + ", ".join(f"{r:.2%}" for r in per_layer))
     medians = {name: statistics.median(values) for name, values in times.items()}
     means = {name: statistics.mean(values) for name, values in times.items()}
     cpu = {name: statistics.median(values) for name, values in cpu_times.items()}
@@ -279,6 +309,23 @@ def main() -> None:
         if "floor" in medians:
             line += f"   time / floor {medians[name] / medians['floor']:5.2f}x"
         print(line, flush=True)
+    loader = median_ms(loading[2:])
+    older = made["torch reference"] - made["numba"]
+    print(
+        f"a paper epoch ({PAPER_EPOCH:,} samples) with the loader ({loader:.1f} ms per batch; "
+        f"before's as it was: +{older:.1f} ms, the torch batch making's over the numba one):"
+    )
+    epoch = {
+        name: PAPER_EPOCH / batch * (medians[name] + (loader + older * (name == "before")) / 1e3)
+        for name in args.paths
+        if name in EVENT_PATHS
+    }
+    base = reference if reference in epoch else next(iter(epoch), None)
+    for name, seconds in epoch.items():
+        print(
+            f"{name:>11} {seconds / 60:6.2f} min   {PAPER_EPOCH / seconds:6.1f} samples/s   "
+            f"speed-up over {base} {epoch[base] / seconds:5.2f}x"
+        )
     print(compare_once(run, *first))
     if args.rounds:
         layer_breakdown(run, *first, args.rounds)

@@ -220,6 +220,9 @@ class RunConfig:
     # Hidden spikes read as events where sparse, and torch's fused Adam: faster on the CPU,
     # other last bits than the default (`rouser.network`, `rouser.optim`).
     fast_step: bool = setting(FLAG, later=False, notebook=True)
+    # The dense CPU products through oneDNN instead of MKL: faster on AMD CPUs, other last bits
+    # (`rouser.kernels.dense_product`).
+    onednn_products: bool = setting(FLAG, later=False, notebook=True)
 
     @property
     def learn_threshold(self) -> bool:

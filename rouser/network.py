@@ -15,7 +15,9 @@ network at Th 0.25 fires at 20-45%) and narrow blocks (the output layer) keep th
 product. The input gradient stays dense: the surrogate gives every neuron one. On the CPU
 only: a GPU's dense product is fast enough, and choosing per batch would make it wait for
 the spike count. Sums run in another order than the dense product's, so results differ in
-the last bits: hence a run setting.
+the last bits: hence a run setting. With ``onednn_products`` (the run setting of that name)
+the dense CPU products that remain go through oneDNN instead of MKL
+(`rouser.kernels.dense_product`: faster where MKL runs its AVX2 code, on AMD CPUs).
 
 Four options reproduce parts of lava-dl's NMNIST tutorial network, the code base the paper
 was built on, so that their effect can be measured (the book's fidelity study); all are off
@@ -48,6 +50,7 @@ from torch.nn import functional
 
 from rouser.events import EventBatch
 from rouser.fixed_point import quantize_weight
+from rouser.kernels.dense_product import onednn_linear
 from rouser.kernels.event_product import event_linear, sparse_input_linear, spike_linear
 from rouser.neuron import CubaLIF
 
@@ -80,7 +83,8 @@ class DenseBlock(nn.Module):
     lets a dense CPU input that needs no gradient (event data) go through the non-zeros-only
     product too; the result is the same up to float summation order.
     `hidden_events=True` makes a CPU input with a gradient (hidden spikes) go through the
-    events-only product where sparse (`spike_linear`). `delay_shift`, `weight_norm`,
+    events-only product where sparse (`spike_linear`). `onednn_products=True` makes the dense
+    products of a CPU input oneDNN's (`onednn_linear`). `delay_shift`, `weight_norm`,
     `dropout` and `quantize_weights` are lava-dl's options (module docstring); `weight` is
     what the synapse multiplies with.
     """
@@ -95,6 +99,7 @@ class DenseBlock(nn.Module):
         dropout: float = 0.0,
         quantize_weights: bool = False,
         hidden_events: bool = False,
+        onednn_products: bool = False,
         **neuron_kwargs,
     ) -> None:
         super().__init__()
@@ -108,6 +113,7 @@ class DenseBlock(nn.Module):
         self.neuron = CubaLIF(out_features, **neuron_kwargs)
         self.sparse_input = sparse_input
         self.hidden_events = hidden_events
+        self.onednn_products = onednn_products
         self.delay_shift = delay_shift
         self.dropout = dropout
         self.quantize_weights = quantize_weights
@@ -126,7 +132,9 @@ class DenseBlock(nn.Module):
         if self.sparse_input and x.device.type == "cpu" and not x.requires_grad:
             return sparse_input_linear(x, weight)
         if self.hidden_events and x.device.type == "cpu":
-            return spike_linear(x, weight, HIDDEN_EVENTS_BELOW)
+            return spike_linear(x, weight, HIDDEN_EVENTS_BELOW, self.onednn_products)
+        if self.onednn_products and x.device.type == "cpu":
+            return onednn_linear(x, weight)
         return functional.linear(x, weight)
 
     def forward(self, x: torch.Tensor | EventBatch) -> torch.Tensor:
@@ -148,7 +156,7 @@ class SpikingMLP(nn.Module):
     layer's spikes; `forward_layers` returns every layer's spikes, which is what the
     dead-neuron and spike-rate measurements read (no extra pass, no hooks).
     `hidden_events` is every block's but the first (which reads the data itself) and those
-    narrower than `HIDDEN_EVENTS_MIN_OUTPUTS`.
+    narrower than `HIDDEN_EVENTS_MIN_OUTPUTS`; `onednn_products` is every block's.
     """
 
     def __init__(
@@ -159,6 +167,7 @@ class SpikingMLP(nn.Module):
         dropout: float = 0.0,
         quantize_weights: bool = False,
         hidden_events: bool = False,
+        onednn_products: bool = False,
         **neuron_kwargs,
     ) -> None:
         super().__init__()
@@ -176,6 +185,7 @@ class SpikingMLP(nn.Module):
                 dropout=dropout if index < last else 0.0,  # lava-dl: hidden layers only
                 quantize_weights=quantize_weights,
                 hidden_events=hidden_events and index > 0 and n_out >= HIDDEN_EVENTS_MIN_OUTPUTS,
+                onednn_products=onednn_products,
                 **neuron_kwargs,
             )
             for index, (n_in, n_out) in enumerate(itertools.pairwise(self.sizes))

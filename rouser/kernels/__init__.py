@@ -17,8 +17,9 @@ The families (`FAMILIES`): ``numba`` (`numba_loops`, CPU), ``torch`` (`torch_loo
 device) and ``triton`` (`fused_triton`, CUDA; imported on first use so that importing
 rouser never pays for importing triton). Beside them: `event_product` (a layer's synapse
 read from the events of its input: N-MNIST bins are ~99% empty, hidden layers fire at ~1%),
-`expf` (the float32 exponential of eq. 2, written out so that numba vectorises it) and
-`threads` (one thread count for numba's pool and torch's).
+`dense_product` (the dense CPU products left, by oneDNN where a run asks: faster than MKL
+on AMD CPUs), `expf` (the float32 exponential of eq. 2, written out so that numba vectorises
+it) and `threads` (one thread count for numba's pool and torch's).
 """
 
 from __future__ import annotations

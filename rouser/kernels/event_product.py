@@ -44,6 +44,7 @@ import torch
 from torch.nn import functional
 
 from rouser.events import EventBatch
+from rouser.kernels.dense_product import input_gradient, onednn_linear
 from rouser.kernels.threads import follow_torch
 
 
@@ -132,11 +133,12 @@ class _NumbaCsrLinear(torch.autograd.Function):
 
     `dense` is the same input as a tensor where it needs a gradient (hidden spikes): that
     gradient, ``dL/dy @ W``, is the dense product autograd computes for ``nn.Linear``, since
-    the surrogate gives every neuron a gradient. A data input passes None.
+    the surrogate gives every neuron a gradient (by oneDNN with `onednn`:
+    `rouser.kernels.dense_product`). A data input passes None.
     """
 
     @staticmethod
-    def forward(ctx, weight, csr, dense=None):  # type: ignore[override]
+    def forward(ctx, weight, csr, dense=None, onednn=False):  # type: ignore[override]
         """Sums the weight rows each input row's non-zeros select."""
         weight_t = weight.detach().t().contiguous()
         out = torch.empty(csr.n_rows, weight.shape[0], dtype=weight.dtype)
@@ -145,6 +147,7 @@ class _NumbaCsrLinear(torch.autograd.Function):
         _sparse_times_dense(*arrays, weight_t.numpy(), out.numpy())
         ctx.arrays, ctx.n_columns = arrays, csr.n_columns
         ctx.dense_shape = None if dense is None else dense.shape
+        ctx.onednn = onednn
         ctx.save_for_backward(weight)
         return out
 
@@ -159,8 +162,9 @@ class _NumbaCsrLinear(torch.autograd.Function):
             grad_w = grad_w_t.t()
         if ctx.dense_shape is not None and ctx.needs_input_grad[2]:
             (weight,) = ctx.saved_tensors
-            grad_dense = (grad_out @ weight).view(ctx.dense_shape)
-        return grad_w, None, grad_dense
+            product = input_gradient(grad_out, weight) if ctx.onednn else grad_out @ weight
+            grad_dense = product.view(ctx.dense_shape)
+        return grad_w, None, grad_dense, None
 
 
 class _TorchCsrLinear(torch.autograd.Function):
@@ -264,13 +268,15 @@ def sparse_input_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return out.reshape(*x.shape[:-1], weight.shape[0])
 
 
-def spike_linear(x: torch.Tensor, weight: torch.Tensor, max_density: float) -> torch.Tensor:
+def spike_linear(
+    x: torch.Tensor, weight: torch.Tensor, max_density: float, onednn: bool = False
+) -> torch.Tensor:
     """``x @ weight.T`` for hidden spikes ``x`` ``[..., in]`` on the CPU, gradients for both.
 
     Where at most `max_density` of ``x`` is non-zero, the forward product and the weight
     gradient visit the spikes alone (the first layer's event product); denser spikes go
-    through the dense product (`functional.linear`), which is then faster. The input's
-    gradient is dense either way. The choice is made per call from the spike count, so it
+    through the dense product (`functional.linear`, or `onednn_linear` with `onednn`), which
+    is then faster. The input's gradient is dense either way. The choice is made per call from the spike count, so it
     depends on the data alone (never on timing) and a run repeats bit for bit.
     """
     if x.device.type != "cpu":
@@ -279,6 +285,6 @@ def spike_linear(x: torch.Tensor, weight: torch.Tensor, max_density: float) -> t
     follow_torch()
     pointers = _row_pointers(flat.numpy())
     if pointers[-1] > max_density * flat.numel():
-        return functional.linear(x, weight)
-    out = _NumbaCsrLinear.apply(weight, _dense_csr(flat, pointers), x)
+        return onednn_linear(x, weight) if onednn else functional.linear(x, weight)
+    out = _NumbaCsrLinear.apply(weight, _dense_csr(flat, pointers), x, onednn)
     return out.view(*x.shape[:-1], weight.shape[0])

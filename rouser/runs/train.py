@@ -94,6 +94,7 @@ def build_model(run: RunConfig) -> SpikingMLP:
         dropout=run.dropout,
         quantize_weights=run.quantize_weights,
         hidden_events=run.fast_step,
+        onednn_products=run.onednn_products,
         threshold=run.threshold,
         current_decay=run.current_decay,
         voltage_decay=run.voltage_decay,

@@ -4,6 +4,7 @@ reaches the network and leaves every committed run's id alone."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch.nn import functional
 from toy_task import DATASET, killed_after_checkpoint, toy_loaders, toy_settings
@@ -96,22 +97,26 @@ def spikes_and_gradients(model: torch.nn.Module, x: EventBatch, labels: torch.Te
 
 
 def compare_paths(sizes: tuple[int, ...], x: EventBatch, labels: torch.Tensor, threshold: float):
-    """Every layer's spikes and every gradient of one network, hidden events on and off."""
+    """Every layer's spikes and every gradient of one network: dense, hidden events
+    (`fast_step`), and hidden events with the dense products by oneDNN (`onednn_products`)."""
     results = []
-    for hidden_events in (False, True):
+    for hidden_events, onednn in ((False, False), (True, False), (True, True)):
         torch.manual_seed(0)
-        model = build_network(sizes[:1], sizes[1:-1], sizes[-1], threshold=threshold)
+        model = build_network(
+            sizes[:1], sizes[1:-1], sizes[-1], threshold=threshold, onednn_products=onednn
+        )
         for block in model.blocks[1:]:
             block.hidden_events = hidden_events
         results.append(spikes_and_gradients(model, x, labels))
-    (dense_layers, dense_grads), (event_layers, event_grads) = results
-    for dense, events in zip(dense_layers, event_layers, strict=True):
-        assert torch.equal(dense, events)
-    for name, dense in dense_grads.items():
-        # The sums run in another order: every element within 1e-6 of the tensor's largest
-        # gradient, ~8 float32 steps there (measured on real recordings: at most 4e-7).
-        scale = float(dense.abs().max())
-        torch.testing.assert_close(event_grads[name], dense, rtol=0, atol=1e-6 * scale)
+    (dense_layers, dense_grads), *others = results
+    for event_layers, event_grads in others:
+        for dense, events in zip(dense_layers, event_layers, strict=True):
+            assert torch.equal(dense, events)
+        for name, dense in dense_grads.items():
+            # The sums run in another order: every element within 1e-6 of the tensor's largest
+            # gradient, ~8 float32 steps there (measured on real recordings: at most 4e-7).
+            scale = float(dense.abs().max())
+            torch.testing.assert_close(event_grads[name], dense, rtol=0, atol=1e-6 * scale)
     return dense_layers
 
 
@@ -136,11 +141,16 @@ def test_network_spikes_equal_and_gradients_agree_on_real_recordings(shared_data
     assert all(0 < layer.mean() < HIDDEN_EVENTS_BELOW for layer in layers[:2])
 
 
-def test_a_fast_step_run_resumes_to_the_history_of_an_uninterrupted_one(tmp_path, monkeypatch):
-    """Hidden events and fused Adam (its state in the checkpoint) repeat bit for bit."""
-    run = resolve_run(
-        DATASET, "rouser", "smoke", **toy_settings(epochs=2, hidden=[200, 200], fast_step=True)
+@pytest.mark.parametrize("onednn_products", [False, True])
+def test_a_fast_step_run_resumes_to_the_history_of_an_uninterrupted_one(
+    tmp_path, monkeypatch, onednn_products: bool
+):
+    """Hidden events and fused Adam (its state in the checkpoint), and the products by oneDNN
+    where asked, repeat bit for bit."""
+    settings = toy_settings(
+        epochs=2, hidden=[200, 200], fast_step=True, onednn_products=onednn_products
     )
+    run = resolve_run(DATASET, "rouser", "smoke", **settings)
     assert build_model(run).blocks[1].hidden_events
     taken = []  # batches whose hidden spikes went through the event product
     real_csr = sparse_input._dense_csr
