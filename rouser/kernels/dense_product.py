@@ -3,11 +3,13 @@ r"""A synapse's dense products on the CPU through oneDNN (the run setting ``oned
 What is left dense in a training step once spikes are read as events (`event_product`) is
 the input gradient :math:`\partial L / \partial y \; W` of the hidden layers (the surrogate
 gives every neuron a gradient) and the narrow output layer's products. torch runs a dense
-CPU product with MKL's ``sgemm``, which on AMD CPUs takes its AVX2 code; oneDNN's inner
-product, which torch ships and dispatches by instruction set, takes AVX-512 where the CPU
-has it. Measured on an AMD EPYC (Zen 4), [9600, 500] x [500, 500], median of 20
-(`benchmarks/bench_event_input.py` measures the whole step): 34.0 ms with MKL and 26.6 ms
-with oneDNN at 2 threads, 58.2 and 48.0 ms at 1 thread.
+CPU product with MKL's ``sgemm``, which picks its code by CPU vendor and takes no AVX-512
+code on AMD CPUs (there the product below took 35 ms whether MKL was limited to AVX2, to
+SSE4.2 or not at all). oneDNN's inner product, which torch ships, dispatches by instruction
+set alone: on an AMD EPYC (Zen 4) its verbose log names ``brg_matmul:avx512_core``.
+Measured there, [9600, 500] x [500, 500], median of 20 (`benchmarks/bench_event_input.py`
+measures the whole step): 34.0 ms with MKL and 26.6 ms with oneDNN at 2 threads, 58.2 and
+48.0 ms at 1 thread.
 
 The weight gradient of a dense input is :math:`(\partial L / \partial y)^\top x`, computed in
 that orientation: autograd's ``linear`` computes :math:`x^\top \, \partial L / \partial y`
