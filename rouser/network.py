@@ -58,9 +58,10 @@ from rouser.neuron import CubaLIF
 # input as events. Measured for NMNIST's 500 x 500 layer (T = 300, B = 32), 2 threads, a
 # loaded machine (`benchmarks/bench_event_input.py`): the events-only forward product and
 # weight gradient, spike finding included, took as long as the dense ones at 8-11% (three
-# runs); at 1% they were 2.1-2.3x faster, at 20% 1.5-1.7x slower. Trained networks fire at
-# ~1%, a network at Th 0.25 at 20-45%: both far from it. Changing it changes the results of
-# `fast_step` runs.
+# runs); at 1% they were 2.1-2.3x faster, at 20% 1.5-1.7x slower. On an AMD EPYC (Zen 4),
+# where MKL's dense product is slower, the crossover lay at 16-20% (four runs). Trained
+# networks fire at ~1%, a network at Th 0.25 at 20-45%: both far from it. Changing it
+# changes the results of `fast_step` runs.
 HIDDEN_EVENTS_BELOW = 0.08
 # Narrower blocks keep the dense product: finding the spikes reads the whole input twice,
 # which costs what the dense product of a narrow layer does. Measured at 1% spikes, [9600,
