@@ -235,7 +235,7 @@ def build_network(
     >>> [block.synapse.in_features for block in net.blocks]
     [2312, 500, 500]
     >>> spikes = net(torch.zeros(300, 4, 2, 34, 34))  # [T, B, *sensor] -> [T, B, classes]
-    >>> tuple(spikes.shape), float(spikes.sum())
+    >>> tuple(spikes.shape), float(spikes.detach().sum())
     ((300, 4, 10), 0.0)
     """
     return SpikingMLP([math.prod(sensor_size), *hidden, n_classes], **kwargs)
