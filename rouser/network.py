@@ -17,7 +17,7 @@ only: a GPU's dense product is fast enough, and choosing per batch would make it
 the spike count. Sums run in another order than the dense product's, so results differ in
 the last bits: hence a run setting. With ``onednn_products`` (the run setting of that name)
 the dense CPU products that remain go through oneDNN instead of MKL
-(`rouser.kernels.dense_product`: faster where MKL runs its AVX2 code, on AMD CPUs).
+(`rouser.kernels.dense_product`: faster on AMD CPUs, where MKL takes no AVX-512 code).
 
 Four options reproduce parts of lava-dl's NMNIST tutorial network, the code base the paper
 was built on, so that their effect can be measured (the book's fidelity study); all are off

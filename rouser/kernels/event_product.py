@@ -276,8 +276,9 @@ def spike_linear(
     Where at most `max_density` of ``x`` is non-zero, the forward product and the weight
     gradient visit the spikes alone (the first layer's event product); denser spikes go
     through the dense product (`functional.linear`, or `onednn_linear` with `onednn`), which
-    is then faster. The input's gradient is dense either way. The choice is made per call from the spike count, so it
-    depends on the data alone (never on timing) and a run repeats bit for bit.
+    is then faster. The input's gradient is dense either way. The choice is made per call
+    from the spike count, so it depends on the data alone (never on timing) and a run repeats
+    bit for bit.
     """
     if x.device.type != "cpu":
         raise ValueError(f"spike_linear runs on the CPU, got the input on {x.device}")
