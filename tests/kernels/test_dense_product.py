@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from products import assert_float32_close, product_and_gradients
 from torch.nn import functional
 
 import rouser.kernels.dense_product as dense_product
@@ -23,19 +24,6 @@ def inputs(outputs: int, density: float = 1.0) -> tuple[torch.Tensor, ...]:
         x = (torch.rand(20, 3, 40, generator=generator) < density).float()
     weight = torch.randn(outputs, 40, generator=generator)
     return x, weight, torch.randn(20, 3, outputs, generator=generator)
-
-
-def product_and_gradients(linear, x, weight, grad_out):
-    x, weight = x.clone().requires_grad_(), weight.clone().requires_grad_()
-    out = linear(x, weight)
-    return (out, *torch.autograd.grad(out, (x, weight), grad_out))
-
-
-def assert_float32_close(mine: tuple, theirs: tuple) -> None:
-    """Every element within 1e-6 of its tensor's largest: the sums run in another order."""
-    for a, b in zip(mine, theirs, strict=True):
-        a, b = a.detach(), b.detach()
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-6 * float(b.abs().max()))
 
 
 @pytest.mark.parametrize("outputs", [ONEDNN_MIN_OUTPUTS, 10])

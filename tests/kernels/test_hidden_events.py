@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from products import assert_float32_close, product_and_gradients
 from torch.nn import functional
 from toy_task import DATASET, killed_after_checkpoint, toy_loaders, toy_settings
 
@@ -31,12 +32,6 @@ def spikes_and_weight(density: float) -> tuple[torch.Tensor, torch.Tensor, torch
     x[5, 1, 7] = 1.0 / 0.95  # dropout rescales the spikes it keeps
     weight = torch.randn(20, 50, generator=generator)
     return x, weight, torch.randn(30, 4, 20, generator=generator)
-
-
-def product_and_gradients(linear, x, weight, grad_out):
-    x, weight = x.clone().requires_grad_(), weight.clone().requires_grad_()
-    out = linear(x, weight)
-    return (out, *torch.autograd.grad(out, (x, weight), grad_out))
 
 
 def test_sparse_spikes_take_the_event_product_with_dense_input_gradient() -> None:
@@ -112,11 +107,7 @@ def compare_paths(sizes: tuple[int, ...], x: EventBatch, labels: torch.Tensor, t
     for event_layers, event_grads in others:
         for dense, events in zip(dense_layers, event_layers, strict=True):
             assert torch.equal(dense, events)
-        for name, dense in dense_grads.items():
-            # The sums run in another order: every element within 1e-6 of the tensor's largest
-            # gradient, ~8 float32 steps there (measured on real recordings: at most 4e-7).
-            scale = float(dense.abs().max())
-            torch.testing.assert_close(event_grads[name], dense, rtol=0, atol=1e-6 * scale)
+        assert_float32_close((event_grads[n] for n in dense_grads), dense_grads.values())
     return dense_layers
 
 
